@@ -1,0 +1,41 @@
+# The front door: `make run` serves the API, `make test` runs the suite.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8000
+
+.PHONY: run test lint bench clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## run: serve the API on 127.0.0.1:$(PORT) with DEBUG on (the development issuer unless AUTH0_DOMAIN is set)
+run: $(VENV)/.installed
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py migrate --noinput
+	@echo
+	@echo "  Mint a token:  $(PY) manage.py mint_token --scope read:messages"
+	@echo "  Call the API:  curl -H \"Authorization: Bearer \$$($(PY) manage.py mint_token --scope read:messages | tail -n 1)\" http://127.0.0.1:$(PORT)/api/private-scoped"
+	@echo
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+## test: install the dev requirements and run the whole suite
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest
+
+## lint: ruff, lint and format check
+lint: $(VENV)/.installed-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+## bench: measure requests/s, latency and auth CPU cost under gunicorn; writes docs/benchmarks.md
+bench: $(VENV)/.installed-dev
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

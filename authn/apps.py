@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+
+
+class AuthnConfig(AppConfig):
+    name = "authn"
+    verbose_name = "Auth0 access-token authentication"
+
+    def ready(self) -> None:
+        from authn import checks, trust  # noqa: F401 - importing registers the system checks
+
+        setting_changed.connect(trust.reset, dispatch_uid="authn.trust.reset")

@@ -1,0 +1,15 @@
+"""ASGI entry point, for ASGI servers; the API itself is synchronous."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+application = get_asgi_application()
+
+from config.startup import announce  # noqa: E402 - needs the apps loaded above
+
+announce()

@@ -1,0 +1,15 @@
+"""WSGI entry point: ``gunicorn config.wsgi:application`` (runserver uses it too)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+application = get_wsgi_application()
+
+from config.startup import announce  # noqa: E402 - needs the apps loaded above
+
+announce()

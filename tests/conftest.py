@@ -1,0 +1,117 @@
+"""Fixtures: RSA keys generated at test time, a stand-in tenant on loopback, a token factory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from rest_framework.test import APIClient
+
+from authn import trust
+from tests.jwks_server import TenantServer
+
+ISSUER = "https://tenant.example.com/"
+AUDIENCE = "https://api.example.com/messages"
+KID = "key-1"
+
+PUBLIC_MESSAGE = "Hello from a public endpoint! You don't need to be authenticated to see this."
+PRIVATE_MESSAGE = "Hello from a private endpoint! You need to be authenticated to see this."
+SCOPED_MESSAGE = (
+    "Hello from a private endpoint! You need to be authenticated and have a scope of read:messages to see this."
+)
+
+
+def public_jwk(private_key: rsa.RSAPrivateKey, kid: str = KID, **members: Any) -> dict[str, Any]:
+    """The public JWK of ``private_key`` as Auth0 publishes it; ``members`` override or add."""
+    jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    return {**jwk, "kid": kid, "use": "sig", "alg": "RS256", **members}
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="session")
+def other_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_validator() -> Iterator[None]:
+    """Every test starts with no validator, key cache or token cache from another."""
+    trust.reset()
+    yield
+    trust.reset()
+
+
+@pytest.fixture
+def tenant(settings: Any, rsa_key: rsa.RSAPrivateKey) -> Iterator[TenantServer]:
+    """A running stand-in tenant publishing ``rsa_key`` as ``KID``, and the settings that trust it."""
+    server = TenantServer().start()
+    server.keys = [public_jwk(rsa_key)]
+    settings.AUTH0_DOMAIN = "tenant.example.com"
+    settings.AUTH0_ISSUER = ISSUER
+    settings.AUTH0_AUDIENCE = [AUDIENCE]
+    settings.AUTH0_JWKS_URL = server.jwks_url
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_token(rsa_key: rsa.RSAPrivateKey) -> Callable[..., str]:
+    """``make_token(**claims)``: a valid access token for ``tenant``; each test states what it changes.
+
+    ``drop=("exp",)`` removes claims, ``headers={...}`` adds header members,
+    ``key``/``kid``/``alg`` choose the signature.
+    """
+
+    def make(
+        *,
+        key: Any = rsa_key,
+        kid: str | None = KID,
+        alg: str = "RS256",
+        headers: dict[str, Any] | None = None,
+        drop: tuple[str, ...] = (),
+        **claims: Any,
+    ) -> str:
+        now = int(time.time())
+        payload = {
+            "iss": ISSUER,
+            "sub": "auth0|user-1",
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + 3600,
+            "scope": "openid read:messages",
+            **claims,
+        }
+        for name in drop:
+            payload.pop(name, None)
+        header = {"kid": kid, **(headers or {})} if kid is not None else dict(headers or {})
+        return jwt.encode(payload, key, algorithm=alg, headers=header)
+
+    return make
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def call(api: APIClient) -> Callable[..., Any]:
+    """``call(path, token=..., authorization=..., **extra)``: a GET through the whole Django stack."""
+
+    def get(path: str, token: str | None = None, authorization: str | None = None, **extra: Any) -> Any:
+        if token is not None:
+            authorization = f"Bearer {token}"
+        if authorization is not None:
+            extra["HTTP_AUTHORIZATION"] = authorization
+        return api.get(path, **extra)
+
+    return get

@@ -1,0 +1,264 @@
+"""Contract §1 and §2, row by row, through the whole Django stack."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.contrib.auth.models import User
+
+from tests.conftest import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
+from tests.jwks_server import serve
+
+PATHS = ["/api/public", "/api/private", "/api/private-scoped"]
+BARE_CHALLENGE = 'Bearer realm="api"'
+
+
+def assert_error(response, status: int, code: str, error: str | None = None) -> None:
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"code", "description"}
+    assert body["code"] == code
+    assert body["description"]
+    if error is not None:
+        assert response["WWW-Authenticate"] == f'{BARE_CHALLENGE}, error="{error}"'
+
+
+# -- §1 endpoints --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/public", "/api/public/"])
+def test_public_without_token_returns_message(call, path):
+    response = call(path)
+    assert response.status_code == 200
+    assert response.json() == {"message": PUBLIC_MESSAGE}
+
+
+@pytest.mark.parametrize("authorization", ["Bearer garbage", "Basic dXNlcjpwYXNz", "Bearer", ""])
+def test_public_ignores_any_authorization_header(call, tenant, authorization):
+    response = call("/api/public", authorization=authorization)
+    assert response.status_code == 200
+    assert tenant.fetches == 0
+
+
+@pytest.mark.parametrize("path", ["/api/private", "/api/private/"])
+def test_private_with_valid_token_returns_message(call, tenant, make_token, path):
+    response = call(path, token=make_token(scope=""))
+    assert response.status_code == 200
+    assert response.json() == {"message": PRIVATE_MESSAGE}
+
+
+@pytest.mark.parametrize("path", ["/api/private-scoped", "/api/private-scoped/"])
+def test_scoped_with_scope_claim_returns_message(call, tenant, make_token, path):
+    response = call(path, token=make_token(scope="openid read:messages profile"))
+    assert response.status_code == 200
+    assert response.json() == {"message": SCOPED_MESSAGE}
+
+
+def test_scoped_with_permissions_claim_returns_message(call, tenant, make_token):
+    token = make_token(drop=("scope",), permissions=["write:messages", "read:messages"])
+    assert call("/api/private-scoped", token=token).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "grant",
+    [
+        pytest.param({"scope": "openid profile"}, id="other-scopes"),
+        pytest.param({"scope": "Read:messages"}, id="case-differs"),
+        pytest.param({"scope": "read:messages2"}, id="longer-name"),
+        pytest.param({"scope": "read:message"}, id="prefix"),
+        pytest.param({"scope": "openid,read:messages"}, id="comma-separated"),
+        pytest.param({"scope": ["read:messages"]}, id="scope-as-list"),
+        pytest.param({"permissions": "read:messages"}, id="permissions-as-string"),
+        pytest.param({"permissions": ["READ:MESSAGES"]}, id="permission-case-differs"),
+        pytest.param({}, id="no-scope-at-all"),
+    ],
+)
+def test_scoped_without_exact_scope_is_forbidden(call, tenant, make_token, grant):
+    response = call("/api/private-scoped", token=make_token(drop=("scope",), **grant))
+    assert_error(response, 403, "insufficient_scope")
+    assert response["WWW-Authenticate"] == f'{BARE_CHALLENGE}, error="insufficient_scope", scope="read:messages"'
+
+
+@pytest.mark.parametrize("path", PATHS + [p + "/" for p in PATHS])
+def test_every_path_answers_both_forms_without_redirect(call, tenant, make_token, path):
+    response = call(path, token=make_token())
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_head_works_wherever_get_does(api, tenant, make_token, path):
+    response = api.head(path, HTTP_AUTHORIZATION=f"Bearer {make_token()}")
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+def test_head_private_without_token_is_401(api, tenant):
+    response = api.head("/api/private")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == BARE_CHALLENGE
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
+@pytest.mark.parametrize("with_token", [True, False], ids=["token", "no-token"])
+def test_other_methods_are_405(api, tenant, make_token, path, method, with_token):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {make_token()}"} if with_token else {}
+    response = getattr(api, method)(path, **headers)
+    assert_error(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_browsable_api_renders_html_with_same_status(call, tenant, make_token, path):
+    response = call(path, token=make_token(), HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert "Hello from a" in response.content.decode()
+
+
+def test_browsable_api_error_keeps_status_and_stays_json(call, tenant):
+    response = call("/api/private", HTTP_ACCEPT="text/html")
+    assert_error(response, 401, "authorization_header_missing")
+
+
+@pytest.mark.django_db
+def test_admin_session_is_not_an_api_credential(api, tenant):
+    admin = User.objects.create_superuser("admin", "admin@example.com", "a-long-password-1")
+    api.force_login(admin)
+    assert api.get("/admin/").status_code == 200
+    assert_error(api.get("/api/private"), 401, "authorization_header_missing")
+
+
+@pytest.mark.django_db
+def test_admin_login_page_renders(api):
+    response = api.get("/admin/login/")
+    assert response.status_code == 200
+    assert b"csrfmiddlewaretoken" in response.content
+
+
+# -- §2 errors -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/private", "/api/private-scoped"])
+def test_missing_header_is_401_without_error_attribute(call, tenant, path):
+    response = call(path)
+    assert_error(response, 401, "authorization_header_missing")
+    assert response["WWW-Authenticate"] == BARE_CHALLENGE
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        pytest.param("Basic dXNlcjpwYXNz", id="basic-scheme"),
+        pytest.param("Token abc.def.ghi", id="other-scheme"),
+        pytest.param("Bearer", id="scheme-only"),
+        pytest.param("Bearer ", id="scheme-and-space"),
+        pytest.param("", id="empty"),
+        pytest.param("   ", id="blank"),
+        pytest.param("Bearer a.b.c extra", id="extra-part"),
+        pytest.param("Bearer a.b.c, Bearer d.e.f", id="two-credentials"),
+        pytest.param("Bearerabc.def.ghi", id="no-space"),
+        pytest.param("abc.def.ghi", id="token-without-scheme"),
+    ],
+)
+def test_malformed_authorization_header_is_invalid_request(call, tenant, authorization):
+    assert_error(call("/api/private", authorization=authorization), 401, "invalid_header", "invalid_request")
+    assert tenant.fetches == 0
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_scheme_is_case_insensitive(call, tenant, make_token, scheme):
+    assert call("/api/private", authorization=f"{scheme} {make_token()}").status_code == 200
+
+
+def test_extra_spaces_between_scheme_and_token_are_accepted(call, tenant, make_token):
+    assert call("/api/private", authorization=f"Bearer   {make_token()}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "token_kind",
+    ["garbage", "bad-signature", "unknown-kid", "hs256", "no-kid"],
+)
+def test_invalid_token_is_invalid_header(call, tenant, make_token, other_rsa_key, token_kind):
+    token = {
+        "garbage": lambda: "not-a-jwt",
+        "bad-signature": lambda: make_token(key=other_rsa_key),
+        "unknown-kid": lambda: make_token(kid="no-such-key"),
+        "hs256": lambda: make_token(key="a-shared-secret-of-32-bytes-long!", alg="HS256"),
+        "no-kid": lambda: make_token(kid=None),
+    }[token_kind]()
+    response = call("/api/private", token=token)
+    assert_error(response, 401, "invalid_header", "invalid_token")
+    assert token not in response.content.decode()
+
+
+def test_expired_token_is_token_expired(call, tenant, make_token):
+    response = call("/api/private", token=make_token(exp=1_600_000_000, iat=1_599_990_000))
+    assert_error(response, 401, "token_expired", "invalid_token")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        pytest.param({"aud": "https://api.example.com/other"}, id="wrong-audience"),
+        pytest.param({"iss": "https://evil.example.com/"}, id="wrong-issuer"),
+        pytest.param({"iss": "https://tenant.example.com"}, id="issuer-without-slash"),
+    ],
+)
+def test_wrong_audience_or_issuer_is_invalid_claims(call, tenant, make_token, claims):
+    assert_error(call("/api/private", token=make_token(**claims)), 401, "invalid_claims", "invalid_token")
+
+
+def test_audience_list_containing_ours_is_accepted(call, tenant, make_token):
+    token = make_token(aud=["https://tenant.example.com/userinfo", "https://api.example.com/messages"])
+    assert call("/api/private", token=token).status_code == 200
+
+
+def test_cold_outage_is_503_with_retry_after(call, tenant, make_token):
+    tenant.respond = serve(500, "tenant is down")
+    response = call("/api/private", token=make_token())
+    assert_error(response, 503, "jwks_unavailable")
+    assert int(response["Retry-After"]) >= 1
+    assert "WWW-Authenticate" not in response
+
+
+def test_unknown_api_path_is_json_404(call):
+    response = call("/api/nothing-here")
+    assert_error(response, 404, "not_found")
+
+
+def test_unacceptable_accept_header_is_json_406(call, tenant, make_token):
+    response = call("/api/private", token=make_token(), HTTP_ACCEPT="application/xml")
+    assert response.status_code == 406
+    assert response.json()["code"] == "not_acceptable"
+
+
+# -- logging: once per refusal, never the token ------------------------------
+
+
+def test_refusal_is_logged_once_with_context_and_without_token(call, tenant, make_token, caplog):
+    token = make_token(aud="https://elsewhere.example.com")
+    with caplog.at_level(logging.INFO):
+        call("/api/private", token=token)
+    refusals = [r for r in caplog.records if r.levelno >= logging.INFO and "refused" in r.getMessage()]
+    assert len(refusals) == 1
+    assert [r for r in caplog.records if r.name == "django.request"] == []
+    message = refusals[0].getMessage()
+    assert refusals[0].levelno == logging.INFO
+    assert "code=invalid_claims" in message
+    assert "path='/api/private'" in message
+    assert "kid='key-1'" in message
+    assert "sub='auth0|user-1'" in message
+    assert token not in caplog.text
+    assert token.split(".")[2] not in caplog.text
+
+
+def test_unavailable_keys_are_logged_as_warning(call, tenant, make_token, caplog):
+    tenant.respond = serve(503)
+    with caplog.at_level(logging.INFO):
+        call("/api/private", token=make_token())
+    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert [r.levelno for r in refusals] == [logging.WARNING]
+    assert "Traceback" not in caplog.text
