@@ -1,0 +1,190 @@
+"""System checks: each misconfiguration is an Error with its own id and a hint."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.checks import Error, run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+from django.urls import path
+from rest_framework.views import APIView
+
+from authn.permissions import HasScope
+
+
+def error_ids(include_deployment_checks: bool = False) -> set[str]:
+    messages = run_checks(include_deployment_checks=include_deployment_checks)
+    errors = [m for m in messages if isinstance(m, Error)]
+    assert all(m.hint for m in errors if m.id.startswith(("authn.", "config.")))
+    return {m.id for m in errors}
+
+
+@pytest.fixture
+def tenant_settings(settings):
+    settings.DEBUG = False
+    settings.AUTH0_DOMAIN = "dev-abc.us.auth0.com"
+    settings.AUTH0_AUDIENCE = ["https://api.example.com"]
+    settings.AUTH0_ISSUER = ""
+    settings.AUTH0_JWKS_URL = ""
+    return settings
+
+
+def test_checks_valid_tenant_configuration_passes(tenant_settings):
+    assert not {i for i in error_ids(include_deployment_checks=True) if i.startswith("authn.")}
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        pytest.param("https://dev-abc.us.auth0.com", id="scheme"),
+        pytest.param("dev-abc.us.auth0.com/", id="trailing-slash"),
+        pytest.param("dev-abc.us.auth0.com/api", id="path"),
+        pytest.param("user@dev-abc.us.auth0.com", id="userinfo"),
+        pytest.param("dev-abc.us.auth0.com?x=1", id="query"),
+    ],
+)
+def test_checks_domain_with_scheme_or_path_is_error(tenant_settings, domain):
+    tenant_settings.AUTH0_DOMAIN = domain
+    assert "authn.E001" in error_ids()
+
+
+@pytest.mark.parametrize("domain", ["dev-abc.us.auth0.com", "login.example.com", "localhost:8443", "127.0.0.1:9000"])
+def test_checks_bare_domain_with_optional_port_passes(tenant_settings, domain):
+    tenant_settings.AUTH0_DOMAIN = domain
+    assert "authn.E001" not in error_ids()
+
+
+def test_checks_domain_without_audience_is_error(tenant_settings):
+    tenant_settings.AUTH0_AUDIENCE = []
+    assert "authn.E002" in error_ids()
+
+
+@pytest.mark.parametrize(
+    "algorithms",
+    [
+        pytest.param(["none"], id="none"),
+        pytest.param(["RS256", "none"], id="rs256-and-none"),
+        pytest.param(["HS256"], id="hs256"),
+        pytest.param(["RS256", "HS512"], id="rs256-and-hs512"),
+        pytest.param(["ES256"], id="unsupported-ec"),
+        pytest.param([], id="empty"),
+        pytest.param("RS256", id="string-not-list"),
+    ],
+)
+def test_checks_unsafe_algorithm_list_is_error(tenant_settings, algorithms):
+    tenant_settings.AUTH0_ALGORITHMS = algorithms
+    assert "authn.E003" in error_ids()
+
+
+def test_checks_rsa_algorithms_pass(tenant_settings):
+    tenant_settings.AUTH0_ALGORITHMS = ["RS256", "PS256"]
+    assert "authn.E003" not in error_ids()
+
+
+@pytest.mark.parametrize(
+    ("setting", "url", "error_id"),
+    [
+        ("AUTH0_JWKS_URL", "http://tenant.example.com/.well-known/jwks.json", "authn.E004"),
+        ("AUTH0_JWKS_URL", "ftp://tenant.example.com/jwks.json", "authn.E004"),
+        ("AUTH0_ISSUER", "http://tenant.example.com/", "authn.E005"),
+    ],
+)
+def test_checks_plain_http_to_remote_host_is_error(tenant_settings, setting, url, error_id):
+    setattr(tenant_settings, setting, url)
+    assert error_id in error_ids()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost:8080", "[::1]:8080"])
+def test_checks_plain_http_to_loopback_passes(tenant_settings, host):
+    tenant_settings.AUTH0_ISSUER = f"http://{host}/"
+    tenant_settings.AUTH0_JWKS_URL = f"http://{host}/.well-known/jwks.json"
+    assert not error_ids() & {"authn.E004", "authn.E005"}
+
+
+def test_checks_issuer_without_domain_is_error(settings):
+    settings.AUTH0_DOMAIN = ""
+    settings.AUTH0_ISSUER = "https://tenant.example.com/"
+    assert "authn.E006" in error_ids()
+
+
+def test_checks_deploy_without_domain_and_debug_off_is_error(settings):
+    settings.DEBUG = False
+    settings.AUTH0_DOMAIN = ""
+    assert "authn.E007" in error_ids(include_deployment_checks=True)
+    assert "authn.E007" not in error_ids()  # the server still starts; it trusts nothing
+    with pytest.raises(SystemCheckError, match=r"authn\.E007"):
+        call_command("check", "--deploy")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("AUTH0_JWKS_CACHE_SECONDS", 0),
+        ("AUTH0_JWKS_CONNECT_TIMEOUT", -1),
+        ("AUTH0_JWKS_READ_TIMEOUT", "3"),
+        ("AUTH0_JWKS_MAX_BYTES", None),
+        ("AUTH0_MAX_TOKEN_LENGTH", True),
+        ("AUTH0_LEEWAY_SECONDS", -5),
+        ("AUTH0_JWKS_COOLDOWN_SECONDS", "5"),
+        ("AUTH0_TOKEN_CACHE_SIZE", -1),
+    ],
+)
+def test_checks_bad_numeric_setting_is_error(tenant_settings, setting, value):
+    setattr(tenant_settings, setting, value)
+    assert "authn.E008" in error_ids()
+
+
+def test_checks_zero_is_fine_where_it_means_off(tenant_settings):
+    tenant_settings.AUTH0_LEEWAY_SECONDS = 0
+    tenant_settings.AUTH0_TOKEN_CACHE_SIZE = 0
+    tenant_settings.AUTH0_JWKS_STALE_SECONDS = 0
+    assert "authn.E008" not in error_ids()
+
+
+@pytest.mark.parametrize(("setting", "value"), [("AUTH0_SCOPE_CLAIM", ""), ("AUTH0_PERMISSIONS_CLAIM", None)])
+def test_checks_empty_claim_name_is_error(tenant_settings, setting, value):
+    setattr(tenant_settings, setting, value)
+    assert "authn.E009" in error_ids()
+
+
+def test_checks_unreadable_dev_issuer_key_is_error(settings, tmp_path):
+    key_file = tmp_path / "key.pem"
+    key_file.write_text("not a key")
+    settings.DEBUG = True
+    settings.AUTH0_DOMAIN = ""
+    settings.AUTH0_DEV_KEY_FILE = key_file
+    assert "authn.E010" in error_ids()
+
+
+class ScopedWithoutScopes(APIView):
+    permission_classes = (HasScope,)
+
+
+class ScopedWithStringScope(APIView):
+    permission_classes = (HasScope,)
+    required_scopes = "read:messages"
+
+
+urlpatterns = [
+    path("no-scopes", ScopedWithoutScopes.as_view()),
+    path("string-scope", ScopedWithStringScope.as_view()),
+]
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_checks_scoped_view_without_required_scopes_is_error():
+    errors = [m for m in run_checks() if m.id == "authn.E011"]
+    assert {m.obj for m in errors} == {ScopedWithoutScopes, ScopedWithStringScope}
+
+
+def test_checks_project_views_declare_their_scopes():
+    assert "authn.E011" not in error_ids()
+
+
+def test_checks_deploy_without_secret_key_is_error(settings):
+    settings.DEBUG = False
+    settings.SECRET_KEY_IS_EPHEMERAL = True
+    assert "config.E001" in error_ids(include_deployment_checks=True)
+    settings.SECRET_KEY_IS_EPHEMERAL = False
+    assert "config.E001" not in error_ids(include_deployment_checks=True)

@@ -1,0 +1,197 @@
+"""The API as a new user runs it: gunicorn and runserver, configured only by the environment.
+
+A stand-in tenant on loopback publishes the keys; every request goes over a
+real socket; the server's log must never show a 500 or a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import AUDIENCE, ISSUER, PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE, public_jwk
+from tests.jwks_server import TenantServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def get(self, path: str, token: str | None = None, **headers: str) -> requests.Response:
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.get(self.url + path, headers=headers, timeout=15, allow_redirects=False)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start(command: list[str], env: dict[str, str], log: Path, port: int) -> Server:
+    log_file = log.open("w")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)  # noqa: S603
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited early:\n{server.log_text()}")
+        try:
+            if server.get("/api/public").status_code == 200:
+                return server
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    pytest.fail(f"server did not answer within 60 s:\n{server.log_text()}")
+
+
+def stop(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="module")
+def tenant_server(rsa_key) -> Iterator[TenantServer]:
+    server = TenantServer().start()
+    server.keys = [public_jwk(rsa_key)]
+    yield server
+    server.stop()
+
+
+def server_env(**overrides: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AUTH0_", "DJANGO_"))}
+    env.update(
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        CORS_ALLOWED_ORIGINS="https://app.example.com",
+        PYTHONUNBUFFERED="1",
+        **overrides,
+    )
+    return env
+
+
+COMMANDS = {
+    "gunicorn": lambda port: [
+        *(sys.executable, "-m", "gunicorn", "config.wsgi:application"),
+        *("--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}"),
+    ],
+    "runserver": lambda port: [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+}
+
+
+@pytest.fixture(scope="module", params=sorted(COMMANDS))
+def server(request, tenant_server, tmp_path_factory) -> Iterator[Server]:
+    port = free_port()
+    env = server_env(
+        AUTH0_DOMAIN="tenant.example.com",
+        AUTH0_ISSUER=ISSUER,
+        AUTH0_AUDIENCE=AUDIENCE,
+        AUTH0_JWKS_URL=tenant_server.jwks_url,
+    )
+    log = tmp_path_factory.mktemp(request.param) / "server.log"
+    served = start(COMMANDS[request.param](port), env, log, port)
+    yield served
+    stop(served)
+    text = served.log_text()
+    assert "Traceback" not in text
+    assert " 500 " not in text
+
+
+def test_server_announces_the_trusted_issuer(server):
+    assert f"Trusting Auth0 issuer {ISSUER}" in server.log_text()
+
+
+def test_server_answers_every_endpoint(server, make_token):
+    assert server.get("/api/public").json() == {"message": PUBLIC_MESSAGE}
+    assert server.get("/api/private/", make_token(scope="")).json() == {"message": PRIVATE_MESSAGE}
+    assert server.get("/api/private-scoped", make_token()).json() == {"message": SCOPED_MESSAGE}
+    assert requests.head(server.url + "/api/public", timeout=5).status_code == 200
+
+
+def test_server_refusals_follow_the_error_contract(server, make_token):
+    cases = [
+        (server.get("/api/private"), 401, "authorization_header_missing", 'Bearer realm="api"'),
+        (server.get("/api/private", Authorization="Basic x"), 401, "invalid_header", 'error="invalid_request"'),
+        (server.get("/api/private", "x.y.z"), 401, "invalid_header", 'error="invalid_token"'),
+        (server.get("/api/private", make_token(exp=1)), 401, "token_expired", 'error="invalid_token"'),
+        (server.get("/api/private", make_token(aud="https://x")), 401, "invalid_claims", 'error="invalid_token"'),
+        (server.get("/api/private-scoped", make_token(scope="")), 403, "insufficient_scope", 'scope="read:messages"'),
+    ]
+    for response, status, code, challenge in cases:
+        assert (response.status_code, response.json()["code"]) == (status, code)
+        assert challenge in response.headers["WWW-Authenticate"]
+        assert response.headers["Content-Type"] == "application/json"
+
+
+def test_server_other_methods_are_405(server, make_token):
+    response = requests.post(server.url + "/api/private", timeout=5, headers={"Authorization": "Bearer x"})
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+def test_server_unknown_path_is_json_404(server):
+    response = server.get("/nowhere")
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "description": "Not found."}
+
+
+def test_server_cors_preflight(server):
+    response = requests.options(
+        server.url + "/api/private-scoped",
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+        timeout=5,
+    )
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+
+
+HOSTILE_HEADERS = [
+    "Bearer " + "A" * 7000,
+    "Bearer " + "." * 50,
+    "Bearer ..",
+    "Bearer e30.e30.",
+    "Bearer eyJhbGciOiJub25lIn0.e30.",
+    "Bearer \u00e9\u00e8.\u00ff.x",
+    "Bearer a.b.c.d.e",
+    "bearer\ttab.separated.token",
+    "Bearer " + "[" * 3000,
+    "Bearer %00%0d%0a",
+]
+
+
+def test_server_hostile_headers_never_500(server):
+    for header in HOSTILE_HEADERS:
+        response = requests.get(
+            server.url + "/api/private-scoped",
+            headers={"Authorization": header.encode("utf-8")},
+            timeout=10,
+        )
+        assert response.status_code in (400, 401, 431), header
+        if response.status_code == 401:
+            assert set(response.json()) == {"code", "description"}
