@@ -9,6 +9,7 @@ class AuthnConfig(AppConfig):
     verbose_name = "Auth0 access-token authentication"
 
     def ready(self) -> None:
-        from authn import checks, trust  # noqa: F401 - importing registers the system checks
+        # Importing registers the system checks and the OpenAPI authentication extension.
+        from authn import checks, schema, trust  # noqa: F401
 
         setting_changed.connect(trust.reset, dispatch_uid="authn.trust.reset")

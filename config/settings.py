@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+import warnings
 from pathlib import Path
 
 from config.env import Environment
@@ -26,6 +28,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "corsheaders",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "config",
     "authn",
     "messages_api",
@@ -33,6 +37,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves static files (the admin's, Swagger UI's) from the app server, debug or not.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -81,6 +87,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise finds static files where the apps keep them: a fresh clone serves
+# them under gunicorn without `collectstatic`.
+WHITENOISE_USE_FINDERS = True
+# ...so a missing STATIC_ROOT is normal, not worth WhiteNoise's warning (evansd/whitenoise#215).
+warnings.filterwarnings("ignore", message=f"No directory at: {re.escape(str(STATIC_ROOT))}", category=UserWarning)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_SECURE = not DEBUG
@@ -94,6 +105,30 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "authn.handlers.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# -- OpenAPI schema at /api/schema/, Swagger UI at /api/docs/ ---------------------
+
+# On by default, in production too; API_DOCS_ENABLED=false answers 404 there.
+API_DOCS_ENABLED = env.bool("API_DOCS_ENABLED", default=True)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Messages API",
+    "DESCRIPTION": (
+        "The three endpoints of the Auth0 quickstart, protected by Auth0 RS256 access tokens. "
+        "Click **Authorize** and paste an access token (locally: `python manage.py mint_token --scope "
+        "read:messages`). Errors are JSON `{code, description}`; refusals carry an RFC 6750 "
+        "`WWW-Authenticate` challenge. Each path also answers with a trailing slash, and to HEAD; "
+        "any other method gets 405 `method_not_allowed`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SORT_OPERATIONS": False,  # in the order of the URLconf: public, private, private-scoped
+    "PREPROCESSING_HOOKS": ["config.openapi.document_paths_without_slash"],
+    # Swagger UI's JS and CSS come from drf-spectacular-sidecar's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"displayRequestDuration": True},
 }
 
 # -- Auth0 (contract §5; every knob documented in the README) -----------------
@@ -133,6 +168,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "authn": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "authn": {"level": "INFO"},  # start-up, key fetches, refusals: through the root's handler
     },
 }

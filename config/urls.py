@@ -3,8 +3,13 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from config.openapi import ApiDocsView, ApiSchemaView
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # OpenAPI schema and Swagger UI; API_DOCS_ENABLED=false turns both into 404s.
+    path("api/schema/", ApiSchemaView.as_view(), name="schema"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include("messages_api.urls")),
 ]
 

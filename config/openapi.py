@@ -1,0 +1,44 @@
+"""The OpenAPI schema and Swagger UI views, and how our routes are documented."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+
+Endpoint = tuple[str, str, str, Any]
+
+
+class ApiDocsMixin:
+    """Public (no token needed, none checked), and 404 while ``API_DOCS_ENABLED`` is off."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if not settings.API_DOCS_ENABLED:
+            raise NotFound
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+
+
+class ApiSchemaView(ApiDocsMixin, SpectacularAPIView):
+    """The OpenAPI 3 schema: YAML, or JSON with ``?format=json``."""
+
+
+class ApiDocsView(ApiDocsMixin, SpectacularSwaggerView):
+    """Swagger UI, its JS and CSS served from drf-spectacular-sidecar's static files."""
+
+
+def document_paths_without_slash(endpoints: list[Endpoint], **_: Any) -> list[Endpoint]:
+    """A route ``^name/?$`` answers both forms: document it as ``/name``, the form the contract names.
+
+    drf-spectacular's ``PREPROCESSING_HOOKS`` entry.
+    """
+    return [
+        (path.removesuffix("/") if regex.endswith("/?$") else path, regex, method, callback)
+        for path, regex, method, callback in endpoints
+    ]

@@ -1,0 +1,218 @@
+"""The embedded development issuer and ``manage.py mint_token`` (contract §6).
+
+Every test keeps the key in ``tmp_path``: none is ever created inside the repository.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import re
+import stat
+
+import jwt
+import pytest
+from django.core.management import CommandError, call_command
+from django.core.management.base import SystemCheckError
+
+from authn import trust
+from authn.conf import DEV_AUDIENCE, DEV_ISSUER
+from authn.devissuer import DevIssuer, thumbprint
+from tests.conftest import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
+
+JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
+
+@pytest.fixture
+def key_file(tmp_path):
+    return tmp_path / "dev-issuer" / "signing-key.pem"
+
+
+@pytest.fixture
+def dev_issuer(settings, key_file):
+    """Debug on, no tenant: the development issuer is the one trusted."""
+    settings.DEBUG = True
+    settings.AUTH0_DOMAIN = ""
+    settings.AUTH0_ISSUER = ""
+    settings.AUTH0_JWKS_URL = ""
+    settings.AUTH0_AUDIENCE = []
+    settings.AUTH0_DEV_KEY_FILE = key_file
+    return key_file
+
+
+def mint(*args):
+    """``mint_token`` with ``args``: (the token on the last line of stdout, all of stdout)."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    call_command("mint_token", *args, stdout=stdout, stderr=stderr)
+    return stdout.getvalue().splitlines()[-1], stdout.getvalue()
+
+
+def claims_of(token):
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status
+    assert response.json()["code"] == code
+
+
+# -- mint_token ------------------------------------------------------------------
+
+
+def test_mint_token_prints_the_token_alone_on_the_last_line(dev_issuer):
+    token, stdout = mint("--scope", "read:messages")
+    assert JWT_SHAPE.match(token)
+    assert stdout.endswith(token + "\n")
+    assert jwt.get_unverified_header(token)["kid"] == trust.dev_issuer().kid
+
+
+def test_mint_token_defaults_are_a_dev_tenant_token(dev_issuer):
+    token, _ = mint()
+    claims = claims_of(token)
+    assert claims["iss"] == DEV_ISSUER
+    assert claims["aud"] == DEV_AUDIENCE
+    assert claims["sub"] == "dev|local-user"
+    assert claims["exp"] - claims["iat"] == 3600
+    assert "scope" not in claims
+    assert "permissions" not in claims
+
+
+def test_mint_token_with_scope_reads_the_scoped_message(dev_issuer, call):
+    token, _ = mint("--scope", "read:messages")
+    response = call("/api/private-scoped", token=token)
+    assert response.status_code == 200
+    assert response.json() == {"message": SCOPED_MESSAGE}
+
+
+def test_mint_token_without_scope_is_private_but_not_scoped(dev_issuer, call):
+    token, _ = mint()
+    assert call("/api/private", token=token).json() == {"message": PRIVATE_MESSAGE}
+    assert_error(call("/api/private-scoped", token=token), 403, "insufficient_scope")
+
+
+def test_mint_token_with_permissions_reads_the_scoped_message(dev_issuer, call):
+    token, _ = mint("--permissions", "read:messages")
+    assert claims_of(token)["permissions"] == ["read:messages"]
+    assert call("/api/private-scoped", token=token).status_code == 200
+
+
+def test_mint_token_honours_sub(dev_issuer, call):
+    token, _ = mint("--sub", "auth0|someone-else")
+    assert claims_of(token)["sub"] == "auth0|someone-else"
+    assert call("/api/private", token=token).status_code == 200
+
+
+def test_mint_token_honours_ttl(dev_issuer):
+    claims = claims_of(mint("--ttl", "120")[0])
+    assert claims["exp"] - claims["iat"] == 120
+
+
+@pytest.mark.parametrize("ttl", ["0", "-5"])
+def test_mint_token_refuses_a_non_positive_ttl(dev_issuer, ttl):
+    with pytest.raises(CommandError, match="--ttl"):
+        mint("--ttl", ttl)
+
+
+def test_mint_token_for_another_audience_is_invalid_claims(dev_issuer, call):
+    token, _ = mint("--scope", "read:messages", "--aud", "https://elsewhere.example.com")
+    assert claims_of(token)["aud"] == "https://elsewhere.example.com"
+    assert_error(call("/api/private", token=token), 401, "invalid_claims")
+
+
+def test_mint_token_for_a_configured_audience_is_accepted(dev_issuer, settings, call):
+    settings.AUTH0_AUDIENCE = ["https://one.example.com", "https://two.example.com"]
+    assert claims_of(mint()[0])["aud"] == "https://one.example.com"
+    token, _ = mint("--aud", "https://two.example.com")
+    assert call("/api/private", token=token).status_code == 200
+
+
+def test_mint_token_refuses_when_debug_is_off(dev_issuer, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DJANGO_DEBUG=true and AUTH0_DOMAIN unset"):
+        mint()
+    assert not dev_issuer.exists()
+
+
+def test_mint_token_refuses_when_a_tenant_is_configured(dev_issuer, settings):
+    settings.AUTH0_DOMAIN = "tenant.example.com"
+    settings.AUTH0_AUDIENCE = ["https://api.example.com/messages"]
+    with pytest.raises(CommandError, match="not active"):
+        mint()
+    assert not dev_issuer.exists()
+
+
+# -- the key file ----------------------------------------------------------------
+
+
+def test_key_file_is_created_owner_only_on_first_use(dev_issuer):
+    assert not dev_issuer.exists()
+    mint()
+    assert stat.S_IMODE(dev_issuer.stat().st_mode) == 0o600
+    assert [p.name for p in dev_issuer.parent.iterdir()] == [dev_issuer.name]  # no partial file left
+
+
+def test_key_file_is_reused(key_file):
+    first = DevIssuer(key_file, DEV_ISSUER)
+    content = key_file.read_bytes()
+    second = DevIssuer(key_file, DEV_ISSUER)
+    assert second.kid == first.kid
+    assert key_file.read_bytes() == content
+
+
+def test_token_survives_a_restart(dev_issuer, call):
+    token, _ = mint("--scope", "read:messages")
+    trust.reset()  # what a new server process starts with
+    assert call("/api/private-scoped", token=token).status_code == 200
+
+
+def _kid_in_child(key_file, barrier, kids):
+    barrier.wait()
+    kids.put(DevIssuer(key_file, DEV_ISSUER).kid)
+
+
+def test_racing_processes_agree_on_one_key(key_file):
+    """Gunicorn workers starting together: each may generate a key, only one is kept, all use it."""
+    # spawn, not fork: the live server's thread may be running, and forking a threaded process is unsafe.
+    context = multiprocessing.get_context("spawn")
+    racers = 3
+    barrier, kids = context.Barrier(racers), context.Queue()
+    processes = [context.Process(target=_kid_in_child, args=(key_file, barrier, kids)) for _ in range(racers)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    results = {kids.get(timeout=5) for _ in processes}
+    assert results == {DevIssuer(key_file, DEV_ISSUER).kid}
+    assert [p.name for p in key_file.parent.iterdir()] == [key_file.name]
+
+
+def test_kid_is_the_rfc7638_thumbprint(key_file):
+    issuer = DevIssuer(key_file, DEV_ISSUER)
+    n, e = issuer.get_key(issuer.kid).material
+    assert issuer.kid == thumbprint(n, e)
+    assert issuer.get_key("another-kid") is None
+
+
+# -- debug off, no tenant: nothing is trusted ------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/private", "/api/private-scoped"])
+def test_debug_off_without_tenant_refuses_even_dev_tokens(dev_issuer, settings, call, path):
+    token, _ = mint("--scope", "read:messages")
+    settings.DEBUG = False
+    assert trust.dev_issuer() is None
+    assert_error(call(path, token=token), 401, "invalid_header")
+    assert_error(call(path), 401, "authorization_header_missing")
+
+
+def test_debug_off_without_tenant_still_serves_public(dev_issuer, settings, call):
+    settings.DEBUG = False
+    assert call("/api/public").json() == {"message": PUBLIC_MESSAGE}
+
+
+def test_debug_off_without_tenant_fails_check_deploy(dev_issuer, settings):
+    settings.DEBUG = False
+    with pytest.raises(SystemCheckError, match=r"authn\.E007"):
+        call_command("check", "--deploy", stdout=io.StringIO(), stderr=io.StringIO())
+    assert not dev_issuer.exists()
