@@ -71,5 +71,5 @@ def _log_refusal(request: Any, exc: Exception, code: str, response: Response) ->
 
 def _loggable(value: Any) -> str:
     """A value from the request, quoted and cut short so it cannot forge log lines."""
-    text = value if isinstance(value, str) else repr(value)
+    text = value if isinstance(value, str) else f"<{type(value).__name__}>"  # never repr() attacker JSON
     return repr(text[:100])

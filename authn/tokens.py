@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import re
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -135,12 +135,11 @@ class TokenValidator:
             self._check_header(header)
             key = self._verified_key(header, signing_input, decode_segment(signature_segment))
             self._check_claims(payload)
+            frozen_header, frozen_claims = _read_only(header), _read_only(payload)
         except TokenError as err:
             err.context = {"kid": header.get("kid"), "iss": payload.get("iss"), "sub": payload.get("sub")}
             raise
-        return AccessToken(
-            header=_freeze(header), claims=_freeze(payload), scopes=self._scopes(payload), signing_key=key
-        )
+        return AccessToken(header=frozen_header, claims=frozen_claims, scopes=self._scopes(payload), signing_key=key)
 
     def _check_header(self, header: dict[str, Any]) -> None:
         alg = header.get("alg")
@@ -150,7 +149,7 @@ class TokenValidator:
         if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
             raise MalformedToken("Unable to find appropriate key.")
         typ = header.get("typ")
-        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES):
+        if "typ" in header and (not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES):
             raise MalformedToken("Token type is not an access token.")
         if "crit" in header:  # we understand no extensions (RFC 7515 §4.1.11)
             raise MalformedToken("Token uses a critical extension that is not understood.")
@@ -255,8 +254,9 @@ def _reject_constant(name: str) -> None:
 
 
 def _is_numeric_date(value: Any) -> bool:
-    # bool is an int subclass in Python; JSON true is not a NumericDate.
-    return type(value) in (int, float) and math.isfinite(value)
+    # bool is an int subclass in Python; JSON true is not a NumericDate. The bound refuses NaN and
+    # infinities, and treats 10**400 like 1e400 (which parses as inf) without converting it to float.
+    return type(value) in (int, float) and abs(value) <= sys.float_info.max
 
 
 def _audiences(aud: Any) -> frozenset[str]:
@@ -265,6 +265,14 @@ def _audiences(aud: Any) -> frozenset[str]:
     if isinstance(aud, list) and all(isinstance(item, str) for item in aud):
         return frozenset(aud)
     return frozenset()
+
+
+def _read_only(value: dict[str, Any]) -> Mapping[str, Any]:
+    """``_freeze(value)``; JSON the parser could nest deeper than the copy can recurse is malformed."""
+    try:
+        return _freeze(value)
+    except RecursionError as err:
+        raise MalformedToken from err
 
 
 def _freeze(value: Any) -> Any:
