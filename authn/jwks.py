@@ -9,6 +9,7 @@ refresh leaves the last good key set in service until its stale window ends.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -161,11 +162,13 @@ class _TrustStoreAdapter(HTTPAdapter):
     """Verifies TLS against the system store plus ``SSL_CERT_FILE`` and ``REQUESTS_CA_BUNDLE``."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        context = ssl.create_default_context()
+        context = ssl.create_default_context()  # OpenSSL's defaults already honour SSL_CERT_FILE
+        loaded = {ssl.get_default_verify_paths().cafile}
         for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
             path = os.environ.get(variable)
-            if path and os.path.isfile(path):
+            if path and path not in loaded and os.path.isfile(path):
                 context.load_verify_locations(cafile=path)
+                loaded.add(path)
         kwargs["ssl_context"] = context
         super().init_poolmanager(*args, **kwargs)
 
@@ -190,7 +193,8 @@ def fetch_key_set(url: str, *, connect_timeout: float, read_timeout: float, max_
     deadline = time.monotonic() + connect_timeout + read_timeout
     with requests.Session() as session:
         session.trust_env = False  # no .netrc credentials or proxy surprises
-        session.mount("https://", _TrustStoreAdapter())
+        if urlsplit(url).scheme == "https":
+            session.mount("https://", _TrustStoreAdapter())
         proxies = {} if is_loopback_host(urlsplit(url).hostname) else requests.utils.get_environ_proxies(url)
         try:
             with session.get(
@@ -214,13 +218,32 @@ def _read_bounded(response: requests.Response, max_bytes: int, deadline: float) 
     if declared.isdigit() and int(declared) > max_bytes:
         raise KeySetError(f"response is larger than {max_bytes} bytes")
     body = bytearray()
-    for chunk in response.iter_content(chunk_size=16384):
-        body += chunk
-        if len(body) > max_bytes:
-            raise KeySetError(f"response is larger than {max_bytes} bytes")
-        if time.monotonic() > deadline:
-            raise KeySetError("timed out")
+    # A read waits for a whole chunk and the read timeout only bounds each wait for a byte, so a
+    # tenant trickling its answer would outlast the deadline: at the deadline the socket is shut,
+    # which ends the read in progress.
+    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shut_down, args=(response,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        for chunk in response.iter_content(chunk_size=16384):
+            body += chunk
+            if len(body) > max_bytes:
+                raise KeySetError(f"response is larger than {max_bytes} bytes")
+    except requests.RequestException as err:
+        if time.monotonic() >= deadline:
+            raise KeySetError("timed out") from err
+        raise
+    finally:
+        watchdog.cancel()
+    if time.monotonic() >= deadline:  # the watchdog cut the body short
+        raise KeySetError("timed out")
     return bytes(body)
+
+
+def _shut_down(response: requests.Response) -> None:
+    # urllib3 < 2.3 has no shutdown(), and the response may be done already: then nothing is waiting.
+    with contextlib.suppress(AttributeError, ValueError, RuntimeError, OSError):
+        response.raw.shutdown()
 
 
 # -- the per-process cache ---------------------------------------------------
@@ -325,6 +348,9 @@ class KeySetCache:
             )
             keys, ignored = parse_key_set(document, algorithms=self._algorithms, max_keys=self._max_keys)
         except KeySetError as err:
+            # The cooldown restarts when a fetch fails, or the requests queued behind a fetch that ran
+            # to its deadline would each start another, one after the other.
+            self._next_fetch_at = self._clock() + self._cooldown
             self._last_fetch_failed = True
             self._log_failure(err, started)
             return

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import ssl
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,23 +19,28 @@ class TenantServer:
 
     Switch its behaviour by assigning ``respond``: a callable taking the server
     and returning ``(status, headers, body)``, or ``None`` to drop the connection.
-    ``hang`` makes every request wait until ``release()`` (or server shutdown).
+    A header whose value is ``None`` is left out (``Content-Length`` is sent
+    unless so removed); a body that is an iterable of byte strings is written
+    piece by piece, as ``drip`` does. ``hang`` makes every request wait until
+    ``release()`` (or server shutdown). With ``tls`` (a server-side
+    ``ssl.SSLContext``) it serves https instead of http.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.keys: list[dict[str, Any]] = []
-        self.respond: Callable[[TenantServer], tuple[int, dict[str, str], bytes] | None] = serve_keys
+        self.respond: Callable[[TenantServer], tuple[int, dict[str, str | None], Any] | None] = serve_keys
         self.requests: list[dict[str, str]] = []  # headers of each request, in order
         self._release = threading.Event()
         self._release.set()
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
+        self._httpd.tls = tls
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        scheme = "https" if self._httpd.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
 
     @property
     def jwks_url(self) -> str:
@@ -69,6 +76,11 @@ class TenantServer:
         tenant = self
 
         class Handler(BaseHTTPRequestHandler):
+            def setup(self) -> None:
+                if isinstance(self.request, ssl.SSLSocket):
+                    self.request.do_handshake()  # here, in the connection's thread, not in the accept loop
+                super().setup()
+
             def do_GET(self) -> None:
                 with tenant._lock:
                     tenant.requests.append(dict(self.headers.items()))
@@ -78,11 +90,16 @@ class TenantServer:
                     self.close_connection = True
                     return
                 status, headers, body = answer
+                pieces = [body] if isinstance(body, bytes) else body
+                defaults = {"Content-Length": str(len(body))} if isinstance(body, bytes) else {}
                 self.send_response(status)
-                for name, value in {"Content-Length": str(len(body)), **headers}.items():
-                    self.send_header(name, value)
+                for name, value in {**defaults, **headers}.items():
+                    if value is not None:
+                        self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(body)
+                for piece in pieces:
+                    self.wfile.write(piece)
+                    self.wfile.flush()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -90,11 +107,44 @@ class TenantServer:
         return Handler
 
 
-def serve_keys(tenant: TenantServer) -> tuple[int, dict[str, str], bytes]:
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (over-long body, untrusted certificate, timeout) is what tests provoke.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
+def serve_keys(tenant: TenantServer) -> tuple[int, dict[str, str | None], bytes]:
     return 200, {"Content-Type": "application/json"}, json.dumps({"keys": tenant.keys}).encode()
 
 
-def serve(status: int, body: bytes | str = b"", **headers: str) -> Callable[[TenantServer], tuple]:
-    """A fixed answer, e.g. ``serve(500, "oops")`` or ``serve(302, Location="http://...")``."""
+def serve(status: int, body: bytes | str = b"", **headers: str | None) -> Callable[[TenantServer], tuple]:
+    """A fixed answer, e.g. ``serve(500, "oops")`` or ``serve(302, Location="http://...")``.
+
+    ``Content_Length=None`` sends the body without a length: it ends when the connection closes.
+    """
     payload = body.encode() if isinstance(body, str) else body
     return lambda _tenant: (status, {name.replace("_", "-"): value for name, value in headers.items()}, payload)
+
+
+def drip(body: bytes, *, every: float, **headers: str | None) -> Callable[[TenantServer], tuple]:
+    """A 200 answer sending ``body`` one byte per ``every`` seconds (a stalled but never silent tenant)."""
+
+    def pieces() -> Iterator[bytes]:
+        for index in range(len(body)):
+            yield body[index : index + 1]
+            time.sleep(every)
+
+    def answer(_tenant: TenantServer) -> tuple[int, dict[str, str | None], Iterable[bytes]]:
+        return 200, {"Content-Length": str(len(body)), **{n.replace("_", "-"): v for n, v in headers.items()}}, pieces()
+
+    return answer
