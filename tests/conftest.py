@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -14,6 +15,7 @@ from rest_framework.test import APIClient
 
 from authn import trust
 from tests.jwks_server import TenantServer
+from tests.tls import make_certificate_authority
 
 ISSUER = "https://tenant.example.com/"
 AUDIENCE = "https://api.example.com/messages"
@@ -40,6 +42,12 @@ def rsa_key() -> rsa.RSAPrivateKey:
 @pytest.fixture(scope="session")
 def other_rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="session")
+def certificate_authority(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """PEM files of a CA made for this run (``ca``) and of a 127.0.0.1 server certificate (``cert``, ``key``)."""
+    return make_certificate_authority(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(autouse=True)

@@ -8,26 +8,19 @@ each test with ``record_property``; ``pytest --junitxml`` shows them.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import logging
 import re
 import secrets
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from rest_framework.test import APIClient
 
@@ -35,6 +28,7 @@ from authn import trust
 from authn.jwks import KeySetCache, KeySetError, KeySetUnavailable, fetch_key_set, parse_key_set, signing_key
 from tests.conftest import AUDIENCE, ISSUER, KID, PUBLIC_MESSAGE, public_jwk
 from tests.jwks_server import TenantServer, drip, serve, serve_keys
+from tests.tls import server_tls_context
 
 NEW_KID = "key-2"
 DROP = object()  # in a table of JWK changes: remove the member
@@ -648,73 +642,10 @@ def test_key_cache_cold_failure_raises_unavailable_with_retry_after(tenant):
 # -- TLS and where requests may go --------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def certificate_authority(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A CA made for this test run and a certificate it issued for 127.0.0.1: paths of the PEM files."""
-    directory = tmp_path_factory.mktemp("tls")
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "messages-api test CA")])
-    ca_certificate = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    files = {"ca": directory / "ca.pem", "cert": directory / "server.pem", "key": directory / "server-key.pem"}
-    files["ca"].write_bytes(ca_certificate.public_bytes(serialization.Encoding.PEM))
-    files["cert"].write_bytes(server_certificate.public_bytes(serialization.Encoding.PEM))
-    files["key"].write_bytes(
-        server_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return files
-
-
 @pytest.fixture
 def https_tenant(settings, rsa_key, certificate_authority):
     """``tenant``, served over TLS with a certificate from ``certificate_authority``."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certificate_authority["cert"], certificate_authority["key"])
-    server = TenantServer(tls=context).start()
+    server = TenantServer(tls=server_tls_context(certificate_authority)).start()
     server.keys = [public_jwk(rsa_key)]
     settings.AUTH0_DOMAIN = "tenant.example.com"
     settings.AUTH0_ISSUER = ISSUER

@@ -21,6 +21,7 @@ import requests
 
 from tests.conftest import AUDIENCE, ISSUER, PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE, public_jwk
 from tests.jwks_server import TenantServer
+from tests.tls import server_tls_context
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -195,3 +196,34 @@ def test_server_hostile_headers_never_500(server):
         assert response.status_code in (400, 401, 431), header
         if response.status_code == 401:
             assert set(response.json()) == {"code", "description"}
+
+
+@pytest.fixture(scope="module")
+def https_tenant_server(rsa_key, certificate_authority) -> Iterator[TenantServer]:
+    server = TenantServer(tls=server_tls_context(certificate_authority)).start()
+    server.keys = [public_jwk(rsa_key)]
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("ca_variable", ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"])
+def test_server_trusts_https_tenant_derived_from_domain_alone(
+    https_tenant_server, certificate_authority, make_token, tmp_path, ca_variable
+):
+    domain = https_tenant_server.url.removeprefix("https://")
+    env = server_env(AUTH0_DOMAIN=domain, AUTH0_AUDIENCE=AUDIENCE)
+    env.pop("SSL_CERT_FILE", None)
+    env.pop("REQUESTS_CA_BUNDLE", None)
+    env[ca_variable] = str(certificate_authority["ca"])
+    port = free_port()
+    served = start(COMMANDS["gunicorn"](port), env, tmp_path / "server.log", port)
+    try:
+        issuer = f"https://{domain}/"
+        assert served.get("/api/private-scoped", make_token(iss=issuer)).status_code == 200
+        assert served.get("/api/private-scoped", make_token()).json()["code"] == "invalid_claims"
+        assert https_tenant_server.requests[-1]["User-Agent"].startswith("messages-api-jwks/")
+    finally:
+        stop(served)
+    assert f"Trusting Auth0 issuer {issuer}" in served.log_text()
+    assert f"signing keys from {issuer}.well-known/jwks.json" in served.log_text()
+    assert "Traceback" not in served.log_text()
