@@ -230,11 +230,7 @@ def decode_segment(segment: str) -> bytes:
 def decode_json_segment(segment: str) -> dict[str, Any]:
     """The JSON object a segment encodes: UTF-8, no duplicate members, no NaN or Infinity."""
     try:
-        value = json.loads(
-            decode_segment(segment).decode("utf-8"),
-            object_pairs_hook=_object_without_duplicates,
-            parse_constant=_reject_constant,
-        )
+        value = _STRICT_JSON.decode(decode_segment(segment).decode("utf-8"))
     except (ValueError, RecursionError) as err:
         raise MalformedToken from err
     if not isinstance(value, dict):
@@ -251,6 +247,9 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
+
+
+_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant)
 
 
 def _is_numeric_date(value: Any) -> bool:
