@@ -298,6 +298,16 @@ class KeySetCache:
         snapshot = self._usable(self._snapshot)
         return snapshot.keys.get(kid) if snapshot is not None else None
 
+    def fetch_once(self) -> tuple[dict[str, SigningKey], list[str]]:
+        """Fetch and parse the key set now, bypassing the cache: usable keys and why others were ignored.
+
+        Raises ``KeySetError`` with the reason.
+        """
+        document = fetch_key_set(
+            self.url, connect_timeout=self._connect_timeout, read_timeout=self._read_timeout, max_bytes=self._max_bytes
+        )
+        return parse_key_set(document, algorithms=self._algorithms, max_keys=self._max_keys)
+
     def retry_after(self) -> int:
         """Whole seconds until the next fetch may start (at least 1)."""
         return max(1, math.ceil(self._next_fetch_at - self._clock()))
@@ -340,13 +350,7 @@ class KeySetCache:
             return
         self._next_fetch_at = started + self._cooldown
         try:
-            document = fetch_key_set(
-                self.url,
-                connect_timeout=self._connect_timeout,
-                read_timeout=self._read_timeout,
-                max_bytes=self._max_bytes,
-            )
-            keys, ignored = parse_key_set(document, algorithms=self._algorithms, max_keys=self._max_keys)
+            keys, ignored = self.fetch_once()
         except KeySetError as err:
             # The cooldown restarts when a fetch fails, or the requests queued behind a fetch that ran
             # to its deadline would each start another, one after the other.

@@ -58,17 +58,7 @@ def _build_validator() -> TokenValidator:
     key_source: KeySource
     if s.domain:
         issuer, audiences = s.issuer, s.audiences
-        key_source = KeySetCache(
-            s.jwks_url,
-            algorithms=s.algorithms,
-            ttl=s.jwks_cache_seconds,
-            cooldown=s.jwks_cooldown_seconds,
-            stale_for=s.jwks_stale_seconds,
-            connect_timeout=s.jwks_connect_timeout,
-            read_timeout=s.jwks_read_timeout,
-            max_bytes=s.jwks_max_bytes,
-            max_keys=s.jwks_max_keys,
-        )
+        key_source = tenant_key_set()
     elif s.dev_issuer_active:
         issuer, audiences = DEV_ISSUER, s.audiences or [DEV_AUDIENCE]
         key_source = DevIssuer(s.dev_key_file, issuer)
@@ -84,6 +74,22 @@ def _build_validator() -> TokenValidator:
         permissions_claim=s.permissions_claim,
         max_length=s.max_token_length,
         cache_size=s.token_cache_size,
+    )
+
+
+def tenant_key_set() -> KeySetCache:
+    """A key cache for the configured tenant, as the settings describe it."""
+    s = auth0_settings
+    return KeySetCache(
+        s.jwks_url,
+        algorithms=s.algorithms,
+        ttl=s.jwks_cache_seconds,
+        cooldown=s.jwks_cooldown_seconds,
+        stale_for=s.jwks_stale_seconds,
+        connect_timeout=s.jwks_connect_timeout,
+        read_timeout=s.jwks_read_timeout,
+        max_bytes=s.jwks_max_bytes,
+        max_keys=s.jwks_max_keys,
     )
 
 

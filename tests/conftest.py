@@ -62,13 +62,18 @@ def _fresh_validator() -> Iterator[None]:
 def tenant(settings: Any, rsa_key: rsa.RSAPrivateKey) -> Iterator[TenantServer]:
     """A running stand-in tenant publishing ``rsa_key`` as ``KID``, and the settings that trust it."""
     server = TenantServer().start()
-    server.keys = [public_jwk(rsa_key)]
+    yield trust_tenant(settings, server, rsa_key)
+    server.stop()
+
+
+def trust_tenant(settings: Any, server: TenantServer, key: rsa.RSAPrivateKey) -> TenantServer:
+    """Publish ``key`` as ``KID`` from ``server`` and point the settings at it."""
+    server.keys = [public_jwk(key)]
     settings.AUTH0_DOMAIN = "tenant.example.com"
     settings.AUTH0_ISSUER = ISSUER
     settings.AUTH0_AUDIENCE = [AUDIENCE]
     settings.AUTH0_JWKS_URL = server.jwks_url
-    yield server
-    server.stop()
+    return server
 
 
 @pytest.fixture

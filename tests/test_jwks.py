@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 
 from authn import trust
 from authn.jwks import KeySetCache, KeySetError, KeySetUnavailable, fetch_key_set, parse_key_set, signing_key
-from tests.conftest import AUDIENCE, ISSUER, KID, PUBLIC_MESSAGE, public_jwk
+from tests.conftest import KID, PUBLIC_MESSAGE, public_jwk, trust_tenant
 from tests.jwks_server import TenantServer, drip, serve, serve_keys
 from tests.tls import server_tls_context
 
@@ -646,12 +646,7 @@ def test_key_cache_cold_failure_raises_unavailable_with_retry_after(tenant):
 def https_tenant(settings, rsa_key, certificate_authority):
     """``tenant``, served over TLS with a certificate from ``certificate_authority``."""
     server = TenantServer(tls=server_tls_context(certificate_authority)).start()
-    server.keys = [public_jwk(rsa_key)]
-    settings.AUTH0_DOMAIN = "tenant.example.com"
-    settings.AUTH0_ISSUER = ISSUER
-    settings.AUTH0_AUDIENCE = [AUDIENCE]
-    settings.AUTH0_JWKS_URL = server.jwks_url
-    yield server
+    yield trust_tenant(settings, server, rsa_key)
     server.stop()
 
 

@@ -6,28 +6,23 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from authn import trust
 from authn.conf import auth0_settings
-from authn.jwks import KeySetError, fetch_key_set, parse_key_set
+from authn.jwks import KeySetError
 
 
 class Command(BaseCommand):
     help = "Fetch AUTH0_JWKS_URL once, as the server would, and print the usable key ids or the reason it failed."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        s = auth0_settings
-        if not s.domain:
+        if not auth0_settings.domain:
             raise CommandError("AUTH0_DOMAIN is not set: there is no tenant key set to fetch.")
-        self.stdout.write(f"Fetching {s.jwks_url}")
+        key_set = trust.tenant_key_set()
+        self.stdout.write(f"Fetching {key_set.url}")
         try:
-            document = fetch_key_set(
-                s.jwks_url,
-                connect_timeout=s.jwks_connect_timeout,
-                read_timeout=s.jwks_read_timeout,
-                max_bytes=s.jwks_max_bytes,
-            )
-            keys, ignored = parse_key_set(document, algorithms=s.algorithms, max_keys=s.jwks_max_keys)
+            keys, ignored = key_set.fetch_once()
         except KeySetError as err:
-            raise CommandError(f"Unusable key set from {s.jwks_url}: {err}") from err
+            raise CommandError(f"Unusable key set from {key_set.url}: {err}") from err
         for reason in ignored:
             self.stdout.write(f"ignored: {reason}")
         for kid, key in keys.items():
