@@ -10,6 +10,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 application = get_asgi_application()
 
-from config.startup import announce  # noqa: E402 - needs the apps loaded above
+from config.startup import ready_to_serve  # noqa: E402 - needs the apps loaded above
 
-announce()
+ready_to_serve()
