@@ -33,9 +33,9 @@ lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-## bench: measure requests/s, latency and auth CPU cost under gunicorn; writes docs/benchmarks.md
+## bench: measure requests/s, latency and auth CPU cost under gunicorn; writes docs/benchmarks.md (BENCH_ARGS=--quick for a smoke run)
 bench: $(VENV)/.installed-dev
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
