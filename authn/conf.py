@@ -48,6 +48,15 @@ class Auth0Settings:
         return not self.domain and bool(settings.DEBUG)
 
     @property
+    def dev_issuer_minting(self) -> bool:
+        """Whether ``mint_token`` may mint: no tenant, and debug on here or in what ``make run`` serves."""
+        return not self.domain and bool(settings.DEBUG or getattr(settings, "MAKE_RUN_DEBUG", False))
+
+    @property
+    def dev_audiences(self) -> list[str]:
+        return self.audiences or [DEV_AUDIENCE]
+
+    @property
     def dev_key_file(self) -> Path:
         default = Path(settings.BASE_DIR) / ".dev-issuer" / "signing-key.pem"
         return Path(getattr(settings, "AUTH0_DEV_KEY_FILE", default))

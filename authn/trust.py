@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from authn.conf import DEV_AUDIENCE, DEV_ISSUER, auth0_settings
+from authn.conf import DEV_ISSUER, auth0_settings
 from authn.devissuer import DevIssuer
 from authn.jwks import KeySetCache, SigningKey
 from authn.tokens import KeySource, TokenValidator
@@ -37,9 +37,11 @@ def get_validator() -> TokenValidator:
 
 
 def dev_issuer() -> DevIssuer | None:
-    """The embedded development issuer, when it is the one trusted."""
+    """The embedded development issuer, when a development server with these settings trusts it."""
     key_source = get_validator().key_source
-    return key_source if isinstance(key_source, DevIssuer) else None
+    if isinstance(key_source, DevIssuer):
+        return key_source
+    return DevIssuer(auth0_settings.dev_key_file, DEV_ISSUER) if auth0_settings.dev_issuer_minting else None
 
 
 def reset(*, setting: str = "AUTH0_", **_: Any) -> None:
@@ -60,7 +62,7 @@ def _build_validator() -> TokenValidator:
         issuer, audiences = s.issuer, s.audiences
         key_source = tenant_key_set()
     elif s.dev_issuer_active:
-        issuer, audiences = DEV_ISSUER, s.audiences or [DEV_AUDIENCE]
+        issuer, audiences = DEV_ISSUER, s.dev_audiences
         key_source = DevIssuer(s.dev_key_file, issuer)
     else:
         issuer, audiences, key_source = "", [], NoKeySource()

@@ -13,6 +13,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = Environment(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# `make run` serves with debug on unless DJANGO_DEBUG says otherwise: `manage.py
+# mint_token`, run beside it with the same environment, mints for that server.
+MAKE_RUN_DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # Required when not debugging (check config.E001); while debugging, a random
 # per-process key keeps secrets out of the repository.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)

@@ -126,11 +126,20 @@ def test_mint_token_for_a_configured_audience_is_accepted(dev_issuer, settings, 
     assert call("/api/private", token=token).status_code == 200
 
 
-def test_mint_token_refuses_when_debug_is_off(dev_issuer, settings):
+def test_mint_token_refuses_when_debug_is_turned_off(dev_issuer, settings):
     settings.DEBUG = False
-    with pytest.raises(CommandError, match="DJANGO_DEBUG=true and AUTH0_DOMAIN unset"):
+    settings.MAKE_RUN_DEBUG = False  # DJANGO_DEBUG=false: a server with this environment trusts nothing
+    with pytest.raises(CommandError, match="AUTH0_DOMAIN is unset and debug is on"):
         mint()
     assert not dev_issuer.exists()
+
+
+def test_mint_token_beside_make_run_mints_for_its_server(dev_issuer, settings, call):
+    settings.DEBUG = False
+    settings.MAKE_RUN_DEBUG = True  # DJANGO_DEBUG unset: `make run` serves with debug on
+    token, _ = mint("--scope", "read:messages")
+    settings.DEBUG = True  # the server `make run` starts
+    assert call("/api/private-scoped", token=token).json() == {"message": SCOPED_MESSAGE}
 
 
 def test_mint_token_refuses_when_a_tenant_is_configured(dev_issuer, settings):
@@ -201,6 +210,7 @@ def test_kid_is_the_rfc7638_thumbprint(key_file):
 def test_debug_off_without_tenant_refuses_even_dev_tokens(dev_issuer, settings, call, path):
     token, _ = mint("--scope", "read:messages")
     settings.DEBUG = False
+    settings.MAKE_RUN_DEBUG = False
     assert trust.dev_issuer() is None
     assert_error(call(path, token=token), 401, "invalid_header")
     assert_error(call(path), 401, "authorization_header_missing")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from authn import trust
+from authn.conf import auth0_settings
 
 
 class Command(BaseCommand):
     help = (
-        "Print an access token signed by the embedded development issuer (DEBUG on, AUTH0_DOMAIN unset). "
+        "Print an access token signed by the embedded development issuer (AUTH0_DOMAIN unset, debug on). "
         "The token is alone on the last line of stdout."
     )
 
@@ -27,13 +29,13 @@ class Command(BaseCommand):
         if issuer is None:
             raise CommandError(
                 "The development issuer is not active, so no token minted here would be accepted: it is trusted "
-                "only with DJANGO_DEBUG=true and AUTH0_DOMAIN unset. Against a real tenant, get a token from Auth0 "
-                "(README, 'Connecting a real Auth0 tenant')."
+                "only while AUTH0_DOMAIN is unset and debug is on (DJANGO_DEBUG unset under `make run`, or true). "
+                "Against a real tenant, get a token from Auth0 (README, 'Connecting a real Auth0 tenant')."
             )
         if options["ttl"] <= 0:
             raise CommandError("--ttl must be a positive number of seconds.")
         permissions = options["permissions"]
-        audience = options["aud"] or sorted(trust.get_validator().audiences)[0]
+        audience = options["aud"] or auth0_settings.dev_audiences[0]
         token = issuer.mint(
             audience=audience,
             subject=options["sub"],
@@ -42,4 +44,6 @@ class Command(BaseCommand):
             ttl=options["ttl"],
         )
         self.stderr.write(f"Signed by {issuer.issuer} for {audience}, valid {options['ttl']} s.")
+        if not settings.DEBUG:
+            self.stderr.write("DJANGO_DEBUG is unset here: this token is for the server `make run` starts.")
         self.stdout.write(token)
