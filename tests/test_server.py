@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from tests.conftest import AUDIENCE, ISSUER, PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE, public_jwk
-from tests.jwks_server import TenantServer
+from tests.jwks_server import TenantServer, serve, serve_keys
 from tests.tls import server_tls_context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +62,13 @@ def start(command: list[str], env: dict[str, str], log: Path, port: int) -> Serv
             time.sleep(0.1)
     process.kill()
     pytest.fail(f"server did not answer within 60 s:\n{server.log_text()}")
+
+
+def assert_clean(log: str) -> None:
+    """No traceback and no 500 in a server's log (Django's error logger, runserver's access log)."""
+    assert "Traceback" not in log
+    assert "Internal Server Error" not in log
+    assert '" 500 ' not in log
 
 
 def stop(server: Server) -> None:
@@ -115,9 +122,7 @@ def server(request, tenant_server, tmp_path_factory) -> Iterator[Server]:
     served = start(COMMANDS[request.param](port), env, log, port)
     yield served
     stop(served)
-    text = served.log_text()
-    assert "Traceback" not in text
-    assert " 500 " not in text
+    assert_clean(served.log_text())
 
 
 def test_server_announces_the_trusted_issuer(server):
@@ -226,4 +231,66 @@ def test_server_trusts_https_tenant_derived_from_domain_alone(
         stop(served)
     assert f"Trusting Auth0 issuer {issuer}" in served.log_text()
     assert f"signing keys from {issuer}.well-known/jwks.json" in served.log_text()
-    assert "Traceback" not in served.log_text()
+    assert_clean(served.log_text())
+
+
+def test_server_survives_a_misbehaving_tenant(rsa_key, other_rsa_key, make_token, tmp_path):
+    """gunicorn (2 workers x 4 threads), default key policy; the tenant fails in every way in turn."""
+    tenant = TenantServer().start()
+    tenant.keys = [public_jwk(rsa_key)]
+    port = free_port()
+    env = server_env(
+        AUTH0_DOMAIN="tenant.example.com",
+        AUTH0_ISSUER=ISSUER,
+        AUTH0_AUDIENCE=AUDIENCE,
+        AUTH0_JWKS_URL=tenant.jwks_url,
+    )
+    served = start(COMMANDS["gunicorn"](port), env, tmp_path / "server.log", port)
+    try:
+        token = make_token()
+        deadline = time.monotonic() + 20
+        while tenant.fetches < 2:  # until both workers hold the key set
+            assert served.get("/api/private-scoped", token).status_code == 200
+            assert time.monotonic() < deadline, "a worker never fetched the key set"
+
+        cooldown = 5.2  # AUTH0_JWKS_COOLDOWN_SECONDS's default, and a little more
+
+        time.sleep(cooldown)  # a refetch is allowed again: the next unknown kid tries one
+        for outage in (serve(500, "down"), serve(200, "<html>"), serve(200, '{"keys": []}'), lambda _t: None):
+            tenant.respond = outage
+            assert served.get("/api/private-scoped", token).status_code == 200  # cached key: unaffected
+            stranger = served.get("/api/private", make_token(kid="unknown-kid"))
+            assert stranger.status_code in (401, 503)  # 503 once this worker's refetch has failed
+            if stranger.status_code == 503:
+                assert int(stranger.headers["Retry-After"]) >= 1
+        assert "JWKS fetch failed" in served.log_text()
+
+        tenant.respond = serve_keys
+        tenant.hang()
+        time.sleep(cooldown)
+        started = time.monotonic()
+        assert served.get("/api/public").status_code == 200
+        assert served.get("/api/private-scoped", token).status_code == 200
+        assert time.monotonic() - started < 2  # neither waited for the stalled tenant
+        stalled = served.get("/api/private", make_token(kid="another-unknown-kid"))
+        assert stalled.status_code == 503
+        assert time.monotonic() - started < 2 + 5 + 3  # the fetch gives up within its 5 s budget
+        tenant.release()
+
+        tenant.keys = [public_jwk(rsa_key), public_jwk(other_rsa_key, kid="key-2")]
+        rotated = make_token(key=other_rsa_key, kid="key-2")
+        deadline = time.monotonic() + 15
+        while served.get("/api/private", rotated).status_code != 200:  # each worker within its 5 s cooldown
+            assert time.monotonic() < deadline, "the rotated key was never accepted"
+            time.sleep(0.5)
+
+        fetches_before, flood_started = tenant.fetches, time.monotonic()
+        for n in range(100):
+            # 503 from a worker whose last refetch failed (the stall above), until its next one
+            assert served.get("/api/private", make_token(kid=f"random-{n}")).status_code in (401, 503)
+        bound = 2 * (1 + (time.monotonic() - flood_started) / 5)
+        assert tenant.fetches - fetches_before <= bound
+    finally:
+        stop(served)
+        tenant.stop()
+    assert_clean(served.log_text())
