@@ -100,6 +100,13 @@ def server_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def tenant_env(tenant: TenantServer) -> dict[str, str]:
+    """The environment of a server trusting ``tenant``, as conftest's ``tenant`` fixture configures it."""
+    return server_env(
+        AUTH0_DOMAIN="tenant.example.com", AUTH0_ISSUER=ISSUER, AUTH0_AUDIENCE=AUDIENCE, AUTH0_JWKS_URL=tenant.jwks_url
+    )
+
+
 COMMANDS = {
     "gunicorn": lambda port: [
         *(sys.executable, "-m", "gunicorn", "config.wsgi:application"),
@@ -112,12 +119,7 @@ COMMANDS = {
 @pytest.fixture(scope="module", params=sorted(COMMANDS))
 def server(request, tenant_server, tmp_path_factory) -> Iterator[Server]:
     port = free_port()
-    env = server_env(
-        AUTH0_DOMAIN="tenant.example.com",
-        AUTH0_ISSUER=ISSUER,
-        AUTH0_AUDIENCE=AUDIENCE,
-        AUTH0_JWKS_URL=tenant_server.jwks_url,
-    )
+    env = tenant_env(tenant_server)
     log = tmp_path_factory.mktemp(request.param) / "server.log"
     served = start(COMMANDS[request.param](port), env, log, port)
     yield served
@@ -239,12 +241,7 @@ def test_server_survives_a_misbehaving_tenant(rsa_key, other_rsa_key, make_token
     tenant = TenantServer().start()
     tenant.keys = [public_jwk(rsa_key)]
     port = free_port()
-    env = server_env(
-        AUTH0_DOMAIN="tenant.example.com",
-        AUTH0_ISSUER=ISSUER,
-        AUTH0_AUDIENCE=AUDIENCE,
-        AUTH0_JWKS_URL=tenant.jwks_url,
-    )
+    env = tenant_env(tenant)
     served = start(COMMANDS["gunicorn"](port), env, tmp_path / "server.log", port)
     try:
         token = make_token()
