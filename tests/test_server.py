@@ -165,6 +165,13 @@ def test_server_unknown_path_is_json_404(server):
     assert response.json() == {"code": "not_found", "description": "Not found."}
 
 
+@pytest.mark.parametrize("host", ["evil.example.com", "bad host!", "127.0.0.1:1:2"])
+def test_server_unknown_host_is_json_400_without_traceback(server, host):
+    response = server.get("/api/public", Host=host)
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"
+
+
 def test_server_cors_preflight(server):
     response = requests.options(
         server.url + "/api/private-scoped",
