@@ -173,7 +173,7 @@ class _TrustStoreAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
-def _describe(err: requests.RequestException) -> str:
+def _describe(err: Exception) -> str:
     if isinstance(err, requests.Timeout):
         return "timed out"
     if isinstance(err, requests.exceptions.SSLError):
@@ -209,7 +209,7 @@ def fetch_key_set(url: str, *, connect_timeout: float, read_timeout: float, max_
                     redirect = " (redirects are not followed)" if response.is_redirect else ""
                     raise KeySetError(f"HTTP {response.status_code}{redirect}")
                 return _read_bounded(response, max_bytes, deadline)
-        except requests.RequestException as err:
+        except (requests.RequestException, OSError, ValueError) as err:  # the last two from a socket shut mid-read
             raise KeySetError(_describe(err)) from err
 
 
