@@ -88,3 +88,7 @@ RETRY_AFTER_HEADER = OpenApiParameter(
     description="Seconds to wait before retrying.",
     response=[503],
 )
+
+# What every operation behind the bearer authentication may answer besides its own.
+TOKEN_HEADERS = [CHALLENGE_HEADER, RETRY_AFTER_HEADER]
+TOKEN_ERRORS = {401: UNAUTHORIZED, 406: NOT_ACCEPTABLE, 503: KEYS_UNAVAILABLE}

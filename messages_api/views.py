@@ -13,14 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authn.permissions import HasScope
-from authn.schema import (
-    CHALLENGE_HEADER,
-    FORBIDDEN,
-    KEYS_UNAVAILABLE,
-    NOT_ACCEPTABLE,
-    RETRY_AFTER_HEADER,
-    UNAUTHORIZED,
-)
+from authn.schema import FORBIDDEN, NOT_ACCEPTABLE, TOKEN_ERRORS, TOKEN_HEADERS
 
 PUBLIC_MESSAGE = "Hello from a public endpoint! You don't need to be authenticated to see this."
 PRIVATE_MESSAGE = "Hello from a private endpoint! You need to be authenticated to see this."
@@ -77,13 +70,8 @@ class PublicMessageApi(MessageApi):
         summary="Private message",
         tags=["messages"],
         description="Any valid access token for this API, whatever its scopes.",
-        parameters=[CHALLENGE_HEADER, RETRY_AFTER_HEADER],
-        responses={
-            200: message_response(PRIVATE_MESSAGE),
-            401: UNAUTHORIZED,
-            406: NOT_ACCEPTABLE,
-            503: KEYS_UNAVAILABLE,
-        },
+        parameters=TOKEN_HEADERS,
+        responses={200: message_response(PRIVATE_MESSAGE), **TOKEN_ERRORS},
     )
 )
 class PrivateMessageApi(MessageApi):
@@ -102,14 +90,8 @@ class PrivateMessageApi(MessageApi):
             "`insufficient_scope` and the challenge "
             f'`Bearer realm="api", error="insufficient_scope", scope="{READ_MESSAGES}"`.'
         ),
-        parameters=[CHALLENGE_HEADER, RETRY_AFTER_HEADER],
-        responses={
-            200: message_response(SCOPED_MESSAGE),
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            406: NOT_ACCEPTABLE,
-            503: KEYS_UNAVAILABLE,
-        },
+        parameters=TOKEN_HEADERS,
+        responses={200: message_response(SCOPED_MESSAGE), 403: FORBIDDEN, **TOKEN_ERRORS},
     )
 )
 class PrivateScopedMessageApi(MessageApi):
