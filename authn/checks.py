@@ -19,8 +19,8 @@ from authn.conf import auth0_settings
 from authn.devissuer import DevIssuerKeyError, load_or_create_private_key
 from authn.jwks import is_allowed_url
 from authn.permissions import HasScope, declared_scopes
+from authn.tokens import RSA_ALGORITHMS
 
-SUPPORTED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 POSITIVE_NUMBERS = (
     "AUTH0_JWKS_CACHE_SECONDS",
     "AUTH0_JWKS_CONNECT_TIMEOUT",
@@ -70,12 +70,12 @@ def check_audience(**_: Any) -> list[CheckMessage]:
 @register(Tags.security)
 def check_algorithms(**_: Any) -> list[CheckMessage]:
     algorithms = auth0_settings.algorithms
-    if isinstance(algorithms, str) or not algorithms or not set(algorithms) <= SUPPORTED_ALGORITHMS:
+    if isinstance(algorithms, str) or not algorithms or not set(algorithms) <= RSA_ALGORITHMS:
         return [
             Error(
                 f"AUTH0_ALGORITHMS must be a non-empty list of RSA signature algorithms, got {algorithms!r}.",
                 hint="Auth0 signs access tokens with RS256; 'none' and HMAC algorithms (HS256...) are never safe "
-                f"for a resource server (RFC 8725 §3.1). Supported: {', '.join(sorted(SUPPORTED_ALGORITHMS))}.",
+                f"for a resource server (RFC 8725 §3.1). Supported: {', '.join(sorted(RSA_ALGORITHMS))}.",
                 id="authn.E003",
             )
         ]

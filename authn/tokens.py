@@ -24,6 +24,7 @@ from jwt.algorithms import Algorithm, get_default_algorithms
 from authn.jwks import SigningKey
 
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})  # media types: case-insensitive
 MAX_KID_LENGTH = 256
 COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
@@ -102,8 +103,9 @@ class TokenValidator:
     ) -> None:
         self.issuer = issuer
         self.audiences = frozenset(audiences)
+        # Only RSA signatures, whatever the settings say (a misconfigured list is also check authn.E003).
         known = get_default_algorithms()
-        self._verifiers: dict[str, Algorithm] = {name: known[name] for name in algorithms}
+        self._verifiers: dict[str, Algorithm] = {name: known[name] for name in algorithms if name in RSA_ALGORITHMS}
         self.key_source = key_source
         self._leeway = leeway
         self._scope_claim, self._permissions_claim = scope_claim, permissions_claim

@@ -851,3 +851,12 @@ def test_validator_error_carries_log_context_but_never_the_token(keys, make_toke
     assert caught.value.context == {"kid": KID, "iss": ISSUER, "sub": "auth0|user-1"}
     assert token not in str(caught.value)
     assert token.split(".")[2] not in caught.value.description
+
+
+@pytest.mark.parametrize("algorithms", [["HS256"], ["none"], ["RS256", "HS256"], ["RS257"]])
+def test_validator_never_verifies_with_a_non_rsa_algorithm(settings, call, tenant, make_token, algorithms):
+    settings.AUTH0_ALGORITHMS = algorithms  # a misconfiguration check authn.E003 reports
+    hs256 = make_token(key="a-shared-secret-that-is-32-bytes!", alg="HS256")
+    response = call("/api/private", token=hs256)
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_header"
