@@ -26,7 +26,7 @@ class Auth0JWTAuthentication(BaseAuthentication):
         except TokenError as err:
             raise InvalidToken(err.description, err.code, err.context) from err
         except KeySetUnavailable as err:
-            raise SigningKeysUnavailable(err.retry_after, {}) from err
+            raise SigningKeysUnavailable(err.retry_after, err.context) from err
         return TokenUser(access_token), access_token
 
     def authenticate_header(self, request: Request) -> str:

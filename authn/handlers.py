@@ -7,10 +7,8 @@ challenge of our refusals and logs each refusal once, without the token.
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
+from typing import Any
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -29,7 +27,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    code, description = _code_and_description(exc)
+    code, description = _code_and_description(exc, response.data)
     response.data = {"code": code, "description": description}
     if isinstance(exc, BearerError):
         response["WWW-Authenticate"] = exc.challenge()
@@ -42,18 +40,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def _code_and_description(exc: Exception) -> tuple[str, str]:
+def _code_and_description(exc: Exception, data: Any) -> tuple[str, str]:
     if type(exc) is exceptions.NotAuthenticated:
         # DRF's own NotAuthenticated means no authenticator found credentials at all.
         return MISSING_HEADER_CODE, MISSING_HEADER_DESCRIPTION
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
-    exc = cast("exceptions.APIException", exc)  # drf_exception_handler answers nothing else
-    if isinstance(exc.detail, (list, dict)):  # validation errors carry many messages; we send the summary
-        return exc.default_code, str(exc.default_detail)
-    return exc.detail.code or exc.default_code, str(exc.detail)
+    detail = data.get("detail") if isinstance(data, dict) else None
+    if isinstance(detail, exceptions.ErrorDetail):
+        return detail.code, str(detail)
+    # Validation errors carry many messages; the API takes no input, so the summary will do.
+    return exceptions.ValidationError.default_code, str(exceptions.ValidationError.default_detail)
 
 
 def _log_refusal(request: Any, exc: Exception, code: str, response: Response) -> None:

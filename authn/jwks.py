@@ -48,6 +48,7 @@ class KeySetUnavailable(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"signing keys unavailable; retry after {retry_after} s")
         self.retry_after = retry_after
+        self.context: Mapping[str, Any] = {}  # the token's unverified kid/iss/sub, for the log only
 
 
 @dataclass(frozen=True, slots=True, eq=False)

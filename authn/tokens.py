@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from jwt.algorithms import Algorithm, get_default_algorithms
 
-from authn.jwks import SigningKey
+from authn.jwks import KeySetUnavailable, SigningKey
 
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
@@ -138,7 +138,7 @@ class TokenValidator:
             key = self._verified_key(header, signing_input, decode_segment(signature_segment))
             self._check_claims(payload)
             frozen_header, frozen_claims = _read_only(header), _read_only(payload)
-        except TokenError as err:
+        except (TokenError, KeySetUnavailable) as err:
             err.context = {"kid": header.get("kid"), "iss": payload.get("iss"), "sub": payload.get("sub")}
             raise
         return AccessToken(header=frozen_header, claims=frozen_claims, scopes=self._scopes(payload), signing_key=key)

@@ -238,27 +238,31 @@ def test_unacceptable_accept_header_is_json_406(call, tenant, make_token):
 # -- logging: once per refusal, never the token ------------------------------
 
 
-def test_refusal_is_logged_once_with_context_and_without_token(call, tenant, make_token, caplog):
-    token = make_token(aud="https://elsewhere.example.com")
+@pytest.mark.parametrize(
+    ("path", "claims", "tenant_down", "level", "code"),
+    [
+        pytest.param("/api/private", {"aud": "https://x.example.com"}, False, logging.INFO, "invalid_claims", id="401"),
+        pytest.param("/api/private-scoped", {"scope": "openid"}, False, logging.INFO, "insufficient_scope", id="403"),
+        pytest.param("/api/private", {}, True, logging.WARNING, "jwks_unavailable", id="503"),
+    ],
+)
+def test_refusal_is_logged_once_with_context_and_without_token(
+    call, tenant, make_token, caplog, path, claims, tenant_down, level, code
+):
+    if tenant_down:
+        tenant.respond = serve(503)
+    token = make_token(**claims)
     with caplog.at_level(logging.INFO):
-        call("/api/private", token=token)
-    refusals = [r for r in caplog.records if r.levelno >= logging.INFO and "refused" in r.getMessage()]
-    assert len(refusals) == 1
+        call(path, token=token)
+    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert [r.levelno for r in refusals] == [level]
     assert [r for r in caplog.records if r.name == "django.request"] == []
     message = refusals[0].getMessage()
-    assert refusals[0].levelno == logging.INFO
-    assert "code=invalid_claims" in message
-    assert "path='/api/private'" in message
+    assert f"code={code}" in message
+    assert f"path='{path}'" in message
     assert "kid='key-1'" in message
+    assert "iss='https://tenant.example.com/'" in message
     assert "sub='auth0|user-1'" in message
     assert token not in caplog.text
     assert token.split(".")[2] not in caplog.text
-
-
-def test_unavailable_keys_are_logged_as_warning(call, tenant, make_token, caplog):
-    tenant.respond = serve(503)
-    with caplog.at_level(logging.INFO):
-        call("/api/private", token=make_token())
-    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
-    assert [r.levelno for r in refusals] == [logging.WARNING]
     assert "Traceback" not in caplog.text
