@@ -34,6 +34,12 @@ def test_checks_valid_tenant_configuration_passes(tenant_settings):
     assert not {i for i in error_ids(include_deployment_checks=True) if i.startswith("authn.")}
 
 
+def test_check_deploy_production_configuration_reports_no_errors(tenant_settings):
+    tenant_settings.SECRET_KEY_IS_EPHEMERAL = False  # DJANGO_SECRET_KEY set
+    tenant_settings.ALLOWED_HOSTS = ["api.example.com"]
+    call_command("check", "--deploy", "--fail-level", "ERROR")  # raises SystemCheckError on any error
+
+
 @pytest.mark.parametrize(
     "domain",
     [
