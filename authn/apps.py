@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 from django.apps import AppConfig
 from django.core.signals import setting_changed
 
@@ -9,7 +11,9 @@ class AuthnConfig(AppConfig):
     verbose_name = "Auth0 access-token authentication"
 
     def ready(self) -> None:
-        # Importing registers the system checks and the OpenAPI authentication extension.
-        from authn import checks, schema, trust  # noqa: F401
+        from authn import checks, trust  # noqa: F401 - importing registers the system checks
+
+        if find_spec("drf_spectacular") is not None:
+            from authn import schema  # noqa: F401 - defining the extension registers it with drf-spectacular
 
         setting_changed.connect(trust.reset, dispatch_uid="authn.trust.reset")

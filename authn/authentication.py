@@ -1,44 +1,95 @@
-"""DRF authentication by an Auth0 access token in ``Authorization: Bearer <token>``."""
+"""DRF authentication by an Auth0 access token: ``Bearer`` (RFC 6750) or ``DPoP`` (RFC 9449).
+
+The ``Authorization`` header is read as RFC 7235 has it: a scheme, one or more
+spaces, a token68. A scheme this class does not take is left to the
+authentication classes listed after it; listed alone, it refuses it.
+"""
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from authn import trust
+from authn import confirmation, trust, users
 from authn.conf import auth0_settings
-from authn.exceptions import InvalidRequest, InvalidToken, SigningKeysUnavailable, challenge
-from authn.jwks import KeySetUnavailable
-from authn.tokens import AccessToken, MalformedToken, TokenError
-from authn.users import TokenUser
+from authn.errors import AuthnError, InvalidRequest, MalformedToken
+from authn.exceptions import api_exception, challenge, credentials_challenge
+from authn.tokens import AccessToken
+
+SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+) +([A-Za-z0-9._~+/-]+=*)")
 
 
 class Auth0JWTAuthentication(BaseAuthentication):
-    """Bearer tokens only (RFC 6750 §2.1); no header means anonymous, a bad one is refused."""
+    """An Auth0 access token; ``request.user`` is a stateless ``TokenUser``, ``request.auth`` the token."""
 
-    def authenticate(self, request: Request) -> tuple[TokenUser, AccessToken] | None:
+    def authenticate(self, request: Request) -> tuple[Any, AccessToken] | None:
         header = request.META.get("HTTP_AUTHORIZATION")
         if header is None:
             return None
-        token = bearer_token(header)
+        scheme = _accepted_scheme(header)
         try:
-            access_token = trust.get_validator().validate(token)
-        except TokenError as err:
-            raise InvalidToken(err.description, err.code, err.context) from err
-        except KeySetUnavailable as err:
-            raise SigningKeysUnavailable(err.retry_after, err.context) from err
-        return TokenUser(access_token), access_token
+            if scheme is None:
+                if len(request.authenticators) > 1:
+                    return None  # another authentication class may take this scheme
+                raise InvalidRequest
+            token = _token(header, scheme)
+            access_token = trust.get_validator().validate(token, trust.issuers_for(request))
+            confirmation.check(request, access_token, scheme, token)
+            user = self.user_for(access_token)
+        except AuthnError as error:
+            error.scheme = _challenge_scheme(scheme)
+            request.authn_error = error
+            raise api_exception(error) from error
+        request.authn_scheme = scheme
+        return user, access_token
+
+    def user_for(self, access_token: AccessToken) -> Any:
+        """The ``request.user`` the token stands for."""
+        return users.TokenUser(access_token)
 
     def authenticate_header(self, request: Request) -> str:
-        return challenge()
+        error = getattr(request, "authn_error", None)
+        if error is None and "HTTP_AUTHORIZATION" in request.META:
+            error = InvalidRequest()  # nobody took the credentials sent
+            error.scheme = _challenge_scheme(_accepted_scheme(request.META["HTTP_AUTHORIZATION"]))
+        return (challenge(error) if error is not None else None) or credentials_challenge()
 
 
-def bearer_token(header: str) -> str:
-    """The token of a ``Bearer <token>`` header; the scheme is case-insensitive."""
-    if len(header) > auth0_settings.max_token_length + len("Bearer "):
-        # Refused before any parsing: no work is proportional to an attacker's input.
-        raise InvalidToken(MalformedToken.description, MalformedToken.code, {})
-    parts = header.split()
-    if len(parts) != 2 or parts[0].lower() != "bearer":
+class Auth0UserAuthentication(Auth0JWTAuthentication):
+    """Like ``Auth0JWTAuthentication``, with ``request.user`` a row of the user model found (or made) by ``sub``."""
+
+    def user_for(self, access_token: AccessToken) -> Any:
+        return users.user_for_token(access_token)
+
+
+def _accepted_scheme(header: str) -> str | None:
+    """``"bearer"`` or ``"dpop"`` when the header uses one of our schemes (case-insensitive); else ``None``."""
+    found = SCHEME.match(header)
+    scheme = found.group().lower() if found else ""
+    if scheme == "bearer" or (scheme == "dpop" and auth0_settings.dpop_mode != "disabled"):
+        return scheme
+    return None
+
+
+def _challenge_scheme(scheme: str | None) -> str:
+    """The scheme a refusal's challenge uses: the request's when the mode accepts it, else the mode's own."""
+    mode = auth0_settings.dpop_mode
+    if mode == "allowed":
+        return "dpop" if scheme == "dpop" else "bearer"
+    return "dpop" if mode == "required" else "bearer"
+
+
+def _token(header: str, scheme: str) -> str:
+    """The token68 of ``<scheme> 1*SP <token68>``, within the size limit."""
+    if len(header) > auth0_settings.max_token_length + 64:  # the scheme and spaces
+        raise MalformedToken  # refused before any parsing: no work proportional to an attacker's input
+    credentials = CREDENTIALS.fullmatch(header)
+    if credentials is None:
         raise InvalidRequest
-    return parts[1]
+    if scheme == "bearer" and auth0_settings.dpop_mode == "required":
+        raise InvalidRequest("Authorization header must be DPoP token.")
+    return credentials.group(2)

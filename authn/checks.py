@@ -6,57 +6,57 @@ One rule per check, each with its own id; ids are never reused.
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.contrib.auth import get_user_model
+from django.core.cache import InvalidCacheBackendError, caches
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from authn.conf import auth0_settings
+from authn.conf import DPOP_MODES, auth0_settings, setting
+from authn.defaults import SETTINGS, Kind
 from authn.devissuer import DevIssuerKeyError, load_or_create_private_key
-from authn.jwks import is_allowed_url
+from authn.dpop import KEY_TYPES
+from authn.fetch import is_allowed_url
 from authn.permissions import HasScope, declared_scopes
 from authn.tokens import RSA_ALGORITHMS
+from authn.trust import domain_problem
+from authn.users import lookup_field
 
-POSITIVE_NUMBERS = (
-    "AUTH0_JWKS_CACHE_SECONDS",
-    "AUTH0_JWKS_CONNECT_TIMEOUT",
-    "AUTH0_JWKS_READ_TIMEOUT",
-    "AUTH0_JWKS_MAX_BYTES",
-    "AUTH0_JWKS_MAX_KEYS",
-    "AUTH0_MAX_TOKEN_LENGTH",
-)
-NON_NEGATIVE_NUMBERS = (
-    "AUTH0_LEEWAY_SECONDS",
-    "AUTH0_JWKS_COOLDOWN_SECONDS",
-    "AUTH0_JWKS_STALE_SECONDS",
-    "AUTH0_TOKEN_CACHE_SIZE",
-)
+HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
+PER_PROCESS_CACHES = ("LocMemCache", "FileBasedCache")
 
 
 @register(Tags.security)
 def check_domain(**_: Any) -> list[CheckMessage]:
-    domain = auth0_settings.domain
-    if not domain:
+    value = setting("AUTH0_DOMAIN")
+    if callable(value):
         return []
-    parts = urlsplit(f"//{domain}")
-    if "://" in domain or parts.netloc != domain or parts.username is not None or not parts.hostname:
-        return [
-            Error(
-                f"AUTH0_DOMAIN must be a bare host name, got {domain!r}.",
-                hint="Set the tenant domain alone, e.g. AUTH0_DOMAIN=dev-abc.us.auth0.com (no https://, no path).",
-                id="authn.E001",
-            )
-        ]
-    return []
+    if not isinstance(value, (str, list, tuple)):
+        return [_domain_error(f"AUTH0_DOMAIN must be a string, a list or a callable, got {type(value).__name__}.")]
+    return [
+        _domain_error(f"AUTH0_DOMAIN must list bare host names: {domain!r} is not one, {problem}.")
+        for domain in auth0_settings.domains
+        if (problem := domain_problem(domain)) is not None
+    ]
+
+
+def _domain_error(message: str) -> Error:
+    return Error(
+        message,
+        hint="Give each tenant domain alone, e.g. AUTH0_DOMAIN=dev-abc.us.auth0.com,login.example.com "
+        "(no https://, no path).",
+        id="authn.E001",
+    )
 
 
 @register(Tags.security)
 def check_audience(**_: Any) -> list[CheckMessage]:
-    if auth0_settings.domain and not auth0_settings.audiences:
+    if auth0_settings.tenant_configured and not auth0_settings.audiences:
         return [
             Error(
                 "AUTH0_AUDIENCE is not set.",
@@ -84,7 +84,7 @@ def check_algorithms(**_: Any) -> list[CheckMessage]:
 
 @register(Tags.security)
 def check_urls_use_https(**_: Any) -> list[CheckMessage]:
-    if not auth0_settings.domain:
+    if len(auth0_settings.domains) != 1:
         return []
     return [
         Error(
@@ -93,17 +93,17 @@ def check_urls_use_https(**_: Any) -> list[CheckMessage]:
             id=error_id,
         )
         for name, url, error_id in (
-            ("AUTH0_JWKS_URL", auth0_settings.jwks_url, "authn.E004"),
-            ("AUTH0_ISSUER", auth0_settings.issuer, "authn.E005"),
+            ("AUTH0_JWKS_URL", auth0_settings.jwks_url_override, "authn.E004"),
+            ("AUTH0_ISSUER", auth0_settings.issuer_override, "authn.E005"),
         )
-        if not is_allowed_url(url)
+        if url and not is_allowed_url(url)
     ]
 
 
 @register(Tags.security)
 def check_tenant_without_domain(**_: Any) -> list[CheckMessage]:
-    stray = [name for name in ("AUTH0_ISSUER", "AUTH0_JWKS_URL") if getattr(settings, name, "")]
-    if stray and not auth0_settings.domain:
+    stray = [name for name in ("AUTH0_ISSUER", "AUTH0_JWKS_URL") if setting(name)]
+    if stray and not auth0_settings.tenant_configured:
         return [
             Error(
                 f"{' and '.join(stray)} set without AUTH0_DOMAIN: no tenant is trusted.",
@@ -116,7 +116,7 @@ def check_tenant_without_domain(**_: Any) -> list[CheckMessage]:
 
 @register(Tags.security, deploy=True)
 def check_issuer_trusted_in_production(**_: Any) -> list[CheckMessage]:
-    if auth0_settings.domain or settings.DEBUG:
+    if auth0_settings.tenant_configured or settings.DEBUG:
         return []
     return [
         Error(
@@ -128,35 +128,31 @@ def check_issuer_trusted_in_production(**_: Any) -> list[CheckMessage]:
 
 
 @register()
-def check_numeric_settings(**_: Any) -> list[CheckMessage]:
+def check_setting_types(**_: Any) -> list[CheckMessage]:
+    """Every setting of a checkable kind has a value of that kind (E008; E009 for names)."""
     errors: list[CheckMessage] = []
-    for name in POSITIVE_NUMBERS + NON_NEGATIVE_NUMBERS:
-        value = getattr(auth0_settings, name.removeprefix("AUTH0_").lower())
-        positive = name in POSITIVE_NUMBERS
-        is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if not is_number or value < 0 or (positive and value == 0):
-            errors.append(
-                Error(
-                    f"{name} must be a {'positive' if positive else 'non-negative'} number, got {value!r}.",
-                    hint="Remove the setting to use its default (see README, Configuration).",
-                    id="authn.E008",
-                )
+    for entry in SETTINGS:
+        value = setting(entry.name)
+        if entry.kind is Kind.OTHER or _is_kind(value, entry.kind):
+            continue
+        errors.append(
+            Error(
+                f"{entry.name} must be {entry.kind.value}, got {value!r}.",
+                hint=f"Remove the setting to use its default, {entry.default!r}.",
+                id="authn.E009" if entry.kind is Kind.NAME else "authn.E008",
             )
+        )
     return errors
 
 
-@register()
-def check_claim_names(**_: Any) -> list[CheckMessage]:
-    names = (auth0_settings.scope_claim, auth0_settings.permissions_claim)
-    if not all(isinstance(name, str) and name for name in names):
-        return [
-            Error(
-                f"AUTH0_SCOPE_CLAIM and AUTH0_PERMISSIONS_CLAIM must be claim names, got {names!r}.",
-                hint='Remove them to use the defaults "scope" and "permissions".',
-                id="authn.E009",
-            )
-        ]
-    return []
+def _is_kind(value: Any, kind: Kind) -> bool:
+    if kind is Kind.BOOLEAN:
+        return isinstance(value, bool)
+    if kind is Kind.NAME:
+        return isinstance(value, str) and bool(value)
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    return value > 0 if kind is Kind.POSITIVE else value >= 0
 
 
 @register()
@@ -189,3 +185,147 @@ def _routed_view_classes(patterns: list[Any]) -> Iterator[type]:
             yield from _routed_view_classes(pattern.url_patterns)
         elif isinstance(pattern, URLPattern) and isinstance(getattr(pattern.callback, "cls", None), type):
             yield pattern.callback.cls
+
+
+@register(Tags.security)
+def check_overrides_with_several_domains(**_: Any) -> list[CheckMessage]:
+    overrides = [name for name in ("AUTH0_ISSUER", "AUTH0_JWKS_URL") if setting(name)]
+    several = len(auth0_settings.domains) > 1 or auth0_settings.domain_resolver is not None
+    if overrides and several:
+        return [
+            Error(
+                f"{' and '.join(overrides)} can only be set with a single AUTH0_DOMAIN.",
+                hint="With several domains each issuer is https://{domain}/ and its keys are at "
+                "https://{domain}/.well-known/jwks.json; remove the override.",
+                id="authn.E012",
+            )
+        ]
+    return []
+
+
+@register(Tags.security)
+def check_dpop(**_: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    mode, algorithms = auth0_settings.dpop_mode, auth0_settings.dpop_algorithms
+    if mode not in DPOP_MODES:
+        errors.append(
+            Error(
+                f"AUTH0_DPOP must be one of {', '.join(DPOP_MODES)}, got {mode!r}.",
+                hint='"allowed" accepts Bearer and DPoP tokens, "required" only DPoP, "disabled" only Bearer.',
+                id="authn.E013",
+            )
+        )
+    if isinstance(algorithms, str) or not algorithms or not set(algorithms) <= KEY_TYPES.keys():
+        errors.append(
+            Error(
+                f"AUTH0_DPOP_ALGORITHMS must be a non-empty list of asymmetric algorithms, got {algorithms!r}.",
+                hint=f"Auth0 uses ES256. Supported: {', '.join(sorted(KEY_TYPES))}; never 'none' or HMAC.",
+                id="authn.E014",
+            )
+        )
+    return errors
+
+
+@register(Tags.security, Tags.caches)
+def check_replay_cache(**_: Any) -> list[CheckMessage]:
+    if auth0_settings.dpop_mode == "disabled":
+        return []
+    alias = auth0_settings.dpop_replay_cache
+    try:
+        backend = type(caches[alias]).__name__
+    except (InvalidCacheBackendError, ImproperlyConfigured, TypeError) as err:
+        return [
+            Error(
+                f"AUTH0_DPOP_REPLAY_CACHE names the cache {alias!r}, which cannot be used: {err}",
+                hint="Name an alias of CACHES (a Redis cache in production), or set AUTH0_DPOP = 'disabled'.",
+                id="authn.E015",
+            )
+        ]
+    if backend == "DummyCache":
+        return [
+            Error(
+                f"The DPoP replay cache {alias!r} is a DummyCache: it remembers nothing, so proofs can be replayed.",
+                hint="Use a real cache backend (Redis) for AUTH0_DPOP_REPLAY_CACHE.",
+                id="authn.E015",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, Tags.caches, deploy=True)
+def check_replay_cache_is_shared(**_: Any) -> list[CheckMessage]:
+    if auth0_settings.dpop_mode == "disabled":
+        return []
+    alias = auth0_settings.dpop_replay_cache
+    try:
+        backend = type(caches[alias]).__name__
+    except (InvalidCacheBackendError, ImproperlyConfigured, TypeError):
+        return []  # check_replay_cache reports it
+    if backend not in PER_PROCESS_CACHES:
+        return []
+    return [
+        Warning(
+            f"The DPoP replay cache {alias!r} is a {backend}: a proof replayed to another worker or host "
+            "goes undetected.",
+            hint="Point it at a cache every process shares: set REDIS_URL (Django's Redis cache backend).",
+            id="authn.W001",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_nonce_middleware(**_: Any) -> list[CheckMessage]:
+    middleware = "authn.middleware.DPoPNonceMiddleware"
+    if auth0_settings.dpop_nonce and middleware not in settings.MIDDLEWARE:
+        return [
+            Error(
+                "AUTH0_DPOP_NONCE is on but the middleware that sends DPoP-Nonce headers is not installed.",
+                hint=f"Add {middleware!r} to MIDDLEWARE.",
+                id="authn.E016",
+            )
+        ]
+    return []
+
+
+@register(Tags.security)
+def check_user_lookup_field(**_: Any) -> list[CheckMessage]:
+    classes = getattr(settings, "REST_FRAMEWORK", {}).get("DEFAULT_AUTHENTICATION_CLASSES", ())
+    if "authn.authentication.Auth0UserAuthentication" not in classes:
+        return []
+    try:
+        lookup_field(get_user_model())
+    except ImproperlyConfigured as err:
+        return [Error(str(err), hint="Name a field declared with unique=True, e.g. 'username'.", id="authn.E017")]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_secret_key(**_: Any) -> list[CheckMessage]:
+    try:
+        configured = bool(getattr(settings, "SECRET_KEY", ""))
+    except ImproperlyConfigured:  # what Django raises for an empty one
+        configured = False
+    if configured:
+        return []
+    return [
+        Error(
+            "SECRET_KEY is empty: Django cannot sign sessions or CSRF tokens, and DPoP nonces need it too.",
+            hint="Set it to the same long random value on every worker and host, "
+            'e.g. python -c "import secrets; print(secrets.token_urlsafe(50))".',
+            id="authn.E018",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_client_certificate_header(**_: Any) -> list[CheckMessage]:
+    header = auth0_settings.mtls_client_cert_header
+    if not header or (isinstance(header, str) and HEADER_NAME.fullmatch(header)):
+        return []
+    return [
+        Error(
+            f"AUTH0_MTLS_CLIENT_CERT_HEADER must be an HTTP header name, got {header!r}.",
+            hint="For example X-Client-Cert, set by the TLS proxy from nginx's $ssl_client_escaped_cert.",
+            id="authn.E019",
+        )
+    ]

@@ -2,24 +2,26 @@
 
 It is only a different key source: tokens it mints go through the same
 validation as a real tenant's. The private key is generated on first use into
-a git-ignored file readable by its owner only.
+a git-ignored file readable by its owner only; so is the P-256 key a local
+DPoP client signs its proofs with.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import os
+import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from authn.jose import b64url_encode, thumbprint
 from authn.jwks import SigningKey
 
 
@@ -36,7 +38,7 @@ class DevIssuer:
         self._private_key = load_or_create_private_key(key_file)
         public_key = self._private_key.public_key()
         jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
-        self.kid = thumbprint(jwk["n"], jwk["e"])
+        self.kid = thumbprint(jwk)
         self._signing_key = SigningKey(
             kid=self.kid, public_key=public_key, algorithm="RS256", material=(jwk["n"], jwk["e"])
         )
@@ -54,41 +56,46 @@ class DevIssuer:
         scope: str | None = None,
         permissions: Sequence[str] | None = None,
         ttl: int = 3600,
+        cnf: Mapping[str, str] | None = None,
     ) -> str:
-        """A signed access token, shaped like one from an Auth0 tenant."""
+        """A signed access token, shaped like one from an Auth0 tenant; ``cnf`` binds it to a key."""
         now = int(time.time())
         claims: dict[str, object] = {"iss": self.issuer, "sub": subject, "aud": audience, "iat": now, "exp": now + ttl}
         if scope is not None:
             claims["scope"] = scope
         if permissions is not None:
             claims["permissions"] = list(permissions)
+        if cnf is not None:
+            claims["cnf"] = dict(cnf)
         return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.kid, "typ": "at+jwt"})
-
-
-def thumbprint(n: str, e: str) -> str:
-    """The RFC 7638 JWK thumbprint of an RSA public key, used as its ``kid``."""
-    canonical = json.dumps({"e": e, "kty": "RSA", "n": n}, separators=(",", ":"), sort_keys=True)
-    digest = hashlib.sha256(canonical.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def load_or_create_private_key(path: Path) -> rsa.RSAPrivateKey:
     """The RSA key in ``path``, generated there (mode 0600) if the file does not exist."""
-    if not path.exists():
-        _create_key_file(path)
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as err:
-        raise DevIssuerKeyError(
-            f"cannot read the development issuer key {path}: delete it to generate a new one"
-        ) from err
+    key = _load_or_create(path, lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
         raise DevIssuerKeyError(f"{path} is not an RSA key of 2048 bits or more: delete it to generate a new one")
     return key
 
 
-def _create_key_file(path: Path) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def load_or_create_dpop_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    """The P-256 key in ``path`` a local client signs DPoP proofs with, generated there if missing."""
+    key = _load_or_create(path, lambda: ec.generate_private_key(ec.SECP256R1()))
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise DevIssuerKeyError(f"{path} is not a P-256 key: delete it to generate a new one")
+    return key
+
+
+def _load_or_create(path: Path, generate: Callable[[], Any]) -> Any:
+    if not path.exists():
+        _create_key_file(path, generate())
+    try:
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as err:
+        raise DevIssuerKeyError(f"cannot read the key {path}: delete it to generate a new one") from err
+
+
+def _create_key_file(path: Path, key: Any) -> None:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
@@ -101,3 +108,24 @@ def _create_key_file(path: Path) -> None:
         pass
     finally:
         partial.unlink()
+
+
+def dpop_public_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
+    return {name: value for name, value in ECAlgorithm.to_jwk(key.public_key(), as_dict=True).items() if name != "kid"}
+
+
+def sign_dpop_proof(
+    key: ec.EllipticCurvePrivateKey, *, method: str, url: str, token: str | None = None, nonce: str | None = None
+) -> str:
+    """A fresh DPoP proof (RFC 9449 §4.2) for one request, signed ES256 with ``key``."""
+    claims: dict[str, object] = {
+        "jti": secrets.token_urlsafe(24),
+        "htm": method.upper(),
+        "htu": url.split("#", maxsplit=1)[0].split("?", maxsplit=1)[0],
+        "iat": int(time.time()),
+    }
+    if token is not None:
+        claims["ath"] = b64url_encode(hashlib.sha256(token.encode("ascii")).digest())
+    if nonce is not None:
+        claims["nonce"] = nonce
+    return jwt.encode(claims, key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": dpop_public_jwk(key)})

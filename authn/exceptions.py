@@ -1,75 +1,79 @@
-"""The DRF boundary: API exceptions and their RFC 6750 challenges.
+"""The DRF boundary: any ``AuthnError`` becomes the DRF exception of its status, and its challenge.
 
-Internal errors (``tokens.TokenError``, ``jwks.KeySetUnavailable``) are
-translated into these once, in ``authentication.py``; ``handlers.py`` renders
-them.
+The exceptions carry what DRF's own exception handler reads: ``auth_header``
+(401s get theirs from ``Auth0JWTAuthentication.authenticate_header``, as DRF
+asks the authenticator) and ``wait`` (``Retry-After``). So the stock handler
+already answers with the right status and headers; ``handlers.py`` only
+reshapes the body.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 from rest_framework import exceptions, status
 
 from authn.conf import auth0_settings
+from authn.errors import AuthnError, InsufficientScope, MissingCredentials, Unavailable
 
 
-class BearerError:
-    """Mixin: the RFC 6750 ``error`` attribute this refusal puts in its challenge."""
+class Unauthorized(exceptions.AuthenticationFailed):
+    """401: DRF sets the challenge from ``authenticate_header()``."""
 
-    bearer_error: str
-    log_context: Mapping[str, Any] = {}
-
-    def challenge(self) -> str:
-        return challenge(self.bearer_error)
+    error: AuthnError
 
 
-class InvalidRequest(BearerError, exceptions.AuthenticationFailed):
-    default_code = "invalid_header"
-    default_detail = "Authorization header must be Bearer token."
-    bearer_error = "invalid_request"
+class Forbidden(exceptions.PermissionDenied):
+    error: AuthnError
 
 
-class InvalidToken(BearerError, exceptions.AuthenticationFailed):
-    default_code = "invalid_header"
-    default_detail = "Unable to parse authentication token."
-    bearer_error = "invalid_token"
-
-    def __init__(self, detail: str, code: str, log_context: Mapping[str, Any]) -> None:
-        super().__init__(detail, code)
-        self.log_context = log_context
-
-
-class InsufficientScope(BearerError, exceptions.PermissionDenied):
-    default_code = "insufficient_scope"
-    default_detail = "You don't have access to this resource."
-    bearer_error = "insufficient_scope"
-
-    def __init__(self, required_scopes: Sequence[str], log_context: Mapping[str, Any]) -> None:
-        super().__init__()
-        self.required_scopes = tuple(required_scopes)
-        self.log_context = log_context
-
-    def challenge(self) -> str:
-        return challenge(self.bearer_error, scope=" ".join(self.required_scopes))
-
-
-class SigningKeysUnavailable(exceptions.APIException):
+class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "jwks_unavailable"
-    default_detail = "Unable to fetch the signing keys to verify the token; try again later."
-
-    def __init__(self, retry_after: int, log_context: Mapping[str, Any]) -> None:
-        super().__init__()
-        self.wait = retry_after  # DRF's handler turns this into Retry-After
-        self.log_context = log_context
+    error: AuthnError
 
 
-def challenge(error: str | None = None, **params: str) -> str:
-    """A ``WWW-Authenticate`` value for the Bearer scheme (RFC 6750 §3)."""
-    attributes = {"realm": auth0_settings.realm, "error": error, **params}
-    return "Bearer " + ", ".join(f'{name}="{_quote(value)}"' for name, value in attributes.items() if value)
+def api_exception(error: AuthnError) -> exceptions.APIException:
+    """The DRF exception answering ``error``."""
+    kind = {401: Unauthorized, 403: Forbidden}.get(error.status, ServiceUnavailable)
+    exception = kind(error.description, error.code)
+    exception.error = error
+    if error.status == 403:
+        exception.auth_header = challenge(error)  # type: ignore[attr-defined]
+    if isinstance(error, Unavailable):
+        exception.wait = error.retry_after  # type: ignore[attr-defined]
+    return exception
+
+
+def challenge(error: AuthnError) -> str | None:
+    """The ``WWW-Authenticate`` value for ``error``, in the scheme the request used (RFC 6750 §3, RFC 9449 §7.1)."""
+    if isinstance(error, MissingCredentials):
+        return credentials_challenge()
+    if error.challenge_error is None:
+        return None
+    params = {"error": error.challenge_error}
+    if isinstance(error, InsufficientScope):
+        params["scope"] = " ".join(error.required_scopes)
+    return dpop_challenge(**params) if error.scheme == "dpop" else bearer_challenge(**params)
+
+
+def credentials_challenge() -> str:
+    """What a request without credentials is told: the schemes this server accepts."""
+    mode = auth0_settings.dpop_mode
+    if mode == "required":
+        return dpop_challenge()
+    if mode == "allowed":
+        return f"{bearer_challenge()}, {dpop_challenge()}"
+    return bearer_challenge()
+
+
+def bearer_challenge(**params: str) -> str:
+    return "Bearer " + _attributes({"realm": auth0_settings.realm, **params})
+
+
+def dpop_challenge(**params: str) -> str:
+    return "DPoP " + _attributes({**params, "algs": " ".join(auth0_settings.dpop_algorithms)})
+
+
+def _attributes(params: dict[str, str]) -> str:
+    return ", ".join(f'{name}="{_quote(value)}"' for name, value in params.items() if value)
 
 
 def _quote(value: str) -> str:

@@ -9,7 +9,8 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from authn.exceptions import InsufficientScope
+from authn.errors import InsufficientScope
+from authn.exceptions import api_exception
 from authn.tokens import AccessToken
 
 
@@ -18,7 +19,7 @@ def declared_scopes(view: Any) -> Sequence[str]:
     scopes = getattr(view, "required_scopes", None)
     if not isinstance(scopes, (list, tuple)) or not scopes or not all(isinstance(s, str) and s for s in scopes):
         raise ImproperlyConfigured(
-            f"{type(view).__name__} uses HasScope but does not declare required_scopes "
+            f"{getattr(view, '__name__', type(view).__name__)} uses HasScope but does not declare required_scopes "
             '(a non-empty list of scope strings, e.g. required_scopes = ["read:messages"]).'
         )
     return scopes
@@ -35,9 +36,10 @@ class HasScope(BasePermission):
         required = declared_scopes(view)
         token = request.auth
         if not isinstance(token, AccessToken):
-            return False  # not authenticated: DRF answers 401 with our challenge
+            return False  # not authenticated: DRF answers 401 with the authenticator's challenge
         if not token.scopes.issuperset(required):
-            raise InsufficientScope(
-                required, {"kid": token.header["kid"], "iss": token.claims["iss"], "sub": token.subject}
-            )
+            error = InsufficientScope(required)
+            error.scheme = getattr(request, "authn_scheme", "bearer")
+            error.log_fields = lambda: {"kid": token.kid, "iss": token.issuer, "sub": token.subject}
+            raise api_exception(error)
         return True

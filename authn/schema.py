@@ -1,6 +1,7 @@
-"""OpenAPI (drf-spectacular) descriptions of our bearer authentication and its errors.
+"""OpenAPI (drf-spectacular) descriptions of our authentication schemes and their errors.
 
-Imported from ``AuthnConfig.ready()``: defining the extension registers it.
+Imported from ``AuthnConfig.ready()`` when drf-spectacular is installed:
+defining the extension registers it. Nothing else in authn imports it.
 """
 
 from __future__ import annotations
@@ -13,28 +14,63 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers
 
-from authn.exceptions import InsufficientScope, InvalidRequest, InvalidToken, SigningKeysUnavailable
-from authn.handlers import MISSING_HEADER_CODE, MISSING_HEADER_DESCRIPTION
-from authn.tokens import ExpiredToken, InvalidClaims
+from authn.conf import auth0_settings
+from authn.errors import (
+    AuthnError,
+    ExpiredToken,
+    InsufficientScope,
+    InvalidClaims,
+    InvalidProof,
+    InvalidRequest,
+    KeysUnavailable,
+    MalformedToken,
+    MissingCredentials,
+    NonceRequired,
+    ReplayCacheUnavailable,
+)
 
-SECURITY_SCHEME = "auth0"
+BEARER_SCHEME, DPOP_SCHEME = "auth0", "auth0DPoP"
 
 
 class Auth0JWTScheme(OpenApiAuthenticationExtension):
-    """``Auth0JWTAuthentication`` is HTTP bearer authentication with an Auth0 JWT access token."""
+    """Auth0 access tokens: HTTP bearer authentication, and DPoP-bound tokens (RFC 9449) unless disabled."""
 
     target_class = "authn.authentication.Auth0JWTAuthentication"
-    name = SECURITY_SCHEME
+    match_subclasses = True
 
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {
-            **build_bearer_security_scheme_object("HTTP_AUTHORIZATION", "Bearer", bearer_format="JWT"),
-            "description": (
-                "An Auth0 access token (RS256 JWT) for this API's audience, sent as "
-                "`Authorization: Bearer <token>`. Locally, with the development issuer: "
-                "`python manage.py mint_token --scope read:messages` prints one."
-            ),
+    @property  # type: ignore[override]
+    def name(self) -> list[str]:
+        return self._schemes()
+
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        return [{name: []} for name in self._schemes()]  # either one (OR)
+
+    def get_security_definition(self, auto_schema: Any) -> list[dict[str, str]]:
+        definitions = {
+            BEARER_SCHEME: {
+                **build_bearer_security_scheme_object("HTTP_AUTHORIZATION", "Bearer", bearer_format="JWT"),
+                "description": (
+                    "An Auth0 access token (RS256 JWT) for this API's audience, sent as "
+                    "`Authorization: Bearer <token>`. Locally, with the development issuer: "
+                    "`python manage.py mint_token --scope read:messages` prints one."
+                ),
+            },
+            DPOP_SCHEME: {
+                "type": "http",
+                "scheme": "DPoP",
+                "description": (
+                    "A DPoP-bound Auth0 access token (its `cnf.jkt` names the client's key), sent as "
+                    "`Authorization: DPoP <token>` with a `DPoP` header holding a fresh proof signed by that key "
+                    f"({', '.join(auth0_settings.dpop_algorithms)}). Locally: `python manage.py mint_token "
+                    "--dpop-key` and `python manage.py dpop_proof --url URL --token TOKEN`."
+                ),
+            },
         }
+        return [definitions[name] for name in self._schemes()]
+
+    def _schemes(self) -> list[str]:
+        mode = auth0_settings.dpop_mode
+        return {"required": [DPOP_SCHEME], "disabled": [BEARER_SCHEME]}.get(mode, [BEARER_SCHEME, DPOP_SCHEME])
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -52,22 +88,30 @@ def _error(description: str, *examples: OpenApiExample) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description, examples=list(examples))
 
 
+def _refusal(name: str, error: type[AuthnError]) -> OpenApiExample:
+    return _example(name, error.code, error.description)
+
+
 UNAUTHORIZED = _error(
-    "No valid access token: the header is missing or malformed, or the token is invalid, expired, "
-    "or for another audience or issuer.",
-    _example("Authorization header missing", MISSING_HEADER_CODE, MISSING_HEADER_DESCRIPTION),
-    _example("Not a Bearer header", InvalidRequest.default_code, InvalidRequest.default_detail),
-    _example("Invalid token", InvalidToken.default_code, InvalidToken.default_detail),
-    _example("Token expired", ExpiredToken.code, ExpiredToken.description),
-    _example("Wrong audience or issuer", InvalidClaims.code, InvalidClaims.description),
+    "No valid access token: the header is missing or malformed, the token is invalid, expired, "
+    "or for another audience or issuer, or its DPoP proof is invalid or lacks our nonce.",
+    _refusal("Authorization header missing", MissingCredentials),
+    _refusal("Not a Bearer or DPoP header", InvalidRequest),
+    _refusal("Invalid token", MalformedToken),
+    _refusal("Token expired", ExpiredToken),
+    _refusal("Wrong audience or issuer", InvalidClaims),
+    _refusal("Invalid DPoP proof", InvalidProof),
+    _refusal("DPoP nonce required", NonceRequired),
 )
 FORBIDDEN = _error(
     "The token is valid but does not grant the required scope.",
-    _example("Insufficient scope", InsufficientScope.default_code, InsufficientScope.default_detail),
+    _refusal("Insufficient scope", InsufficientScope),
 )
 KEYS_UNAVAILABLE = _error(
-    "The tenant's signing keys cannot be fetched and none are cached for the token's key id; retry later.",
-    _example("Signing keys unavailable", SigningKeysUnavailable.default_code, SigningKeysUnavailable.default_detail),
+    "The issuer's signing keys cannot be fetched and none are cached for the token's key id, or the DPoP "
+    "replay cache cannot be reached; retry later.",
+    _refusal("Signing keys unavailable", KeysUnavailable),
+    _refusal("Replay cache unavailable", ReplayCacheUnavailable),
 )
 NOT_ACCEPTABLE = _error(
     "The Accept header asks for neither JSON nor HTML.",
@@ -78,8 +122,16 @@ CHALLENGE_HEADER = OpenApiParameter(
     "WWW-Authenticate",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description='The RFC 6750 challenge: `Bearer realm="api"`, with `error="..."` saying why a token was refused.',
+    description='The RFC 6750 challenge, `Bearer realm="api"`, with `error="..."` saying why a token was refused '
+    '(for a DPoP request the RFC 9449 one, `DPoP error="...", algs="ES256"`).',
     response=[401, 403],
+)
+DPOP_NONCE_HEADER = OpenApiParameter(
+    "DPoP-Nonce",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="With AUTH0_DPOP_NONCE on: the nonce the next DPoP proof must carry.",
+    response=[200, 401],
 )
 RETRY_AFTER_HEADER = OpenApiParameter(
     "Retry-After",
@@ -90,5 +142,5 @@ RETRY_AFTER_HEADER = OpenApiParameter(
 )
 
 # What every operation behind the bearer authentication may answer besides its own.
-TOKEN_HEADERS = [CHALLENGE_HEADER, RETRY_AFTER_HEADER]
+TOKEN_HEADERS = [CHALLENGE_HEADER, DPOP_NONCE_HEADER, RETRY_AFTER_HEADER]
 TOKEN_ERRORS = {401: UNAUTHORIZED, 406: NOT_ACCEPTABLE, 503: KEYS_UNAVAILABLE}

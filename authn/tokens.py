@@ -1,63 +1,36 @@
 """Access-token validation: a raw compact JWS in, validated claims out.
 
 Each rule of RFC 7515/7519/8725 and RFC 9068 §4 that we enforce is stated once
-here; PyJWT supplies only the signature primitives. This module knows nothing
-of HTTP requests.
+here; PyJWT supplies only the signature primitives. Work before the signature
+is bounded and cheap: sizes first, then the header (at most 1 KiB) and its
+``alg``, ``kid``, ``typ`` and ``crit``, then the key of the token's issuer and
+the signature, and only then the claims. With several issuers the payload is
+parsed once before the key lookup, because its ``iss`` picks the key set.
+This module knows nothing of HTTP requests.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import re
 import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Protocol
 
 from jwt.algorithms import Algorithm, get_default_algorithms
 
-from authn.jwks import KeySetUnavailable, SigningKey
+from authn import jose, metrics
+from authn.errors import AuthnError, ExpiredToken, InvalidClaims, MalformedToken
+from authn.jwks import SigningKey
 
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})  # media types: case-insensitive
 MAX_KID_LENGTH = 256
-COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-# The last character of an unpadded base64url segment may only carry zero bits
-# beyond the encoded bytes; anything else is a second spelling of the same bytes.
-CANONICAL_LAST_CHAR = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
-
-
-class TokenError(Exception):
-    """A token is refused. ``code`` and ``description`` are fixed texts, safe to send."""
-
-    code = "invalid_header"
-    description = "Unable to parse authentication token."
-
-    def __init__(self, description: str | None = None) -> None:
-        super().__init__(description or self.description)
-        if description:
-            self.description = description
-        self.context: Mapping[str, Any] = {}  # unverified kid/iss/sub, for the log only
-
-
-class MalformedToken(TokenError):
-    """Not a well-formed, correctly signed compact JWS for an allowed algorithm and key."""
-
-
-class ExpiredToken(TokenError):
-    code = "token_expired"
-    description = "Token is expired."
-
-
-class InvalidClaims(TokenError):
-    code = "invalid_claims"
-    description = "Incorrect claims, please check the audience and issuer."
+MAX_HEADER_SEGMENT = 1368  # base64url of 1 KiB: a real JOSE header is far smaller
+CACHE_ENTRY_OVERHEAD = 400  # bytes a cache entry costs besides its token and validated form
 
 
 class KeySource(Protocol):
@@ -68,12 +41,14 @@ class KeySource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AccessToken:
-    """A validated access token: read-only header and claims, and the scopes it grants."""
+    """A validated access token: read-only header and claims, the scopes it grants, who issued it."""
 
+    issuer: str
     header: Mapping[str, Any]
     claims: Mapping[str, Any]
     scopes: frozenset[str]
     signing_key: SigningKey = field(repr=False, compare=False)
+    size: int = field(default=0, repr=False, compare=False)  # bytes the validated form takes
 
     @property
     def subject(self) -> str:
@@ -83,65 +58,96 @@ class AccessToken:
     def expires_at(self) -> float:
         return self.claims["exp"]
 
+    @property
+    def kid(self) -> str:
+        return self.header["kid"]
+
 
 class TokenValidator:
-    """Validates RS256 (or other allowed RSA) access tokens from one issuer for our audiences."""
+    """Validates RS256 (or other allowed RSA) access tokens from the trusted issuers for our audiences.
+
+    ``issuers`` maps each issuer (the exact ``iss``) to its key source; a
+    mapping that creates key sources on demand serves issuers decided per
+    request, passed to ``validate()``.
+    """
 
     def __init__(
         self,
         *,
-        issuer: str,
+        issuers: Mapping[str, KeySource],
         audiences: Iterable[str],
         algorithms: Iterable[str],
-        key_source: KeySource,
         leeway: float = 10,
         scope_claim: str = "scope",
         permissions_claim: str = "permissions",
         max_length: int = 8192,
         cache_size: int = 4096,
+        cache_bytes: int = 16 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.issuer = issuer
+        self.key_sources = issuers
+        self.issuers = frozenset(issuers)
         self.audiences = frozenset(audiences)
         # Only RSA signatures, whatever the settings say (a misconfigured list is also check authn.E003).
         known = get_default_algorithms()
         self._verifiers: dict[str, Algorithm] = {name: known[name] for name in algorithms if name in RSA_ALGORITHMS}
-        self.key_source = key_source
         self._leeway = leeway
         self._scope_claim, self._permissions_claim = scope_claim, permissions_claim
         self._max_length = max_length
-        self._cache = VerifiedTokenCache(cache_size)
+        self._cache = VerifiedTokenCache(cache_size, cache_bytes)
         self._clock = clock
 
-    def validate(self, token: str) -> AccessToken:
-        """The validated token, or ``TokenError``; ``jwks.KeySetUnavailable`` when keys cannot be had."""
+    def validate(self, token: str, issuers: Collection[str] | None = None) -> AccessToken:
+        """The validated token, or an ``AuthnError`` (``KeysUnavailable`` when keys cannot be had).
+
+        ``issuers``: those trusted for this request, instead of the mapping's.
+        """
+        allowed = self.issuers if issuers is None else issuers
         cached = self._cache.get(token)
         if cached is not None:
-            if cached.expires_at > self._clock() - self._leeway and (
-                self.key_source.peek(cached.header["kid"]) is cached.signing_key
-            ):
+            if self._still_valid(cached, allowed):
+                metrics.TOKEN_CACHE_HITS.inc()
                 return cached
             self._cache.discard(token)
-        access_token = self._validate_uncached(token)
+        metrics.TOKEN_CACHE_MISSES.inc()
+        access_token = self._validate_uncached(token, allowed)
         self._cache.put(token, access_token)
         return access_token
 
-    def _validate_uncached(self, token: str) -> AccessToken:
-        if len(token) > self._max_length or not COMPACT_JWS.fullmatch(token):
+    def _still_valid(self, cached: AccessToken, allowed: Collection[str]) -> bool:
+        return (
+            cached.issuer in allowed
+            and cached.expires_at > self._clock() - self._leeway
+            and self.key_sources[cached.issuer].peek(cached.kid) is cached.signing_key
+        )
+
+    def _validate_uncached(self, token: str, allowed: Collection[str]) -> AccessToken:
+        if len(token) > self._max_length or not jose.COMPACT_JWS.fullmatch(token):
             raise MalformedToken
-        signing_input, _, signature_segment = token.rpartition(".")
-        header_segment, _, payload_segment = signing_input.partition(".")
-        header = decode_json_segment(header_segment)
-        payload = decode_json_segment(payload_segment)
+        header_segment, payload_segment, signature_segment = token.split(".")
+        if len(header_segment) > MAX_HEADER_SEGMENT:
+            raise MalformedToken("Token header is too large.")
+        header = _parsed(header_segment)
+        self._check_header(header)
         try:
-            self._check_header(header)
-            key = self._verified_key(header, signing_input, decode_segment(signature_segment))
-            self._check_claims(payload)
-            frozen_header, frozen_claims = _read_only(header), _read_only(payload)
-        except (TokenError, KeySetUnavailable) as err:
-            err.context = {"kid": header.get("kid"), "iss": payload.get("iss"), "sub": payload.get("sub")}
+            issuer, claims = self._issuer(payload_segment, allowed)
+            key = self._verified_key(issuer, header, token.rpartition(".")[0], signature_segment)
+            if claims is None:
+                claims = _parsed(payload_segment)
+            self._check_claims(claims, issuer)
+            frozen_header, header_size = _frozen(header, len(header_segment))
+            frozen_claims, claims_size = _frozen(claims, len(payload_segment))
+        except AuthnError as err:
+            err.log_fields = _UnverifiedFields(header, payload_segment)
             raise
-        return AccessToken(header=frozen_header, claims=frozen_claims, scopes=self._scopes(payload), signing_key=key)
+        return AccessToken(
+            issuer=issuer,
+            header=frozen_header,
+            claims=frozen_claims,
+            scopes=self._scopes(claims),
+            signing_key=key,
+            size=header_size + claims_size + sys.getsizeof(token) + CACHE_ENTRY_OVERHEAD,
+        )
 
     def _check_header(self, header: dict[str, Any]) -> None:
         alg = header.get("alg")
@@ -156,16 +162,32 @@ class TokenValidator:
         if "crit" in header:  # we understand no extensions (RFC 7515 §4.1.11)
             raise MalformedToken("Token uses a critical extension that is not understood.")
 
-    def _verified_key(self, header: dict[str, Any], signing_input: str, signature: bytes) -> SigningKey:
-        # Only the configured key source is consulted: jwk, jku, x5u and x5c are never read.
-        key = self.key_source.get_key(header["kid"])
+    def _issuer(self, payload_segment: str, allowed: Collection[str]) -> tuple[str, dict[str, Any] | None]:
+        """The issuer whose keys may verify the token, and the claims if they had to be read to know it."""
+        if len(allowed) == 1:
+            return next(iter(allowed)), None  # its ``iss`` is checked with the other claims
+        if not allowed:
+            raise MalformedToken("Unable to find appropriate key.")
+        claims = _parsed(payload_segment)
+        issuer = claims.get("iss")
+        if not isinstance(issuer, str) or issuer not in allowed:
+            raise InvalidClaims  # before any key is looked up: no network request for a stranger's token
+        return issuer, claims
+
+    def _verified_key(self, issuer: str, header: dict[str, Any], signing_input: str, signature: str) -> SigningKey:
+        # Only the issuer's key source is consulted: jwk, jku, x5u and x5c are never read.
+        key = self.key_sources[issuer].get_key(header["kid"])
         if key is None or key.algorithm not in (None, header["alg"]):
             raise MalformedToken("Unable to find appropriate key.")
-        if not self._verifiers[header["alg"]].verify(signing_input.encode("ascii"), key.public_key, signature):
+        try:
+            signature_bytes = jose.b64url_decode(signature)
+        except ValueError as err:
+            raise MalformedToken from err
+        if not self._verifiers[header["alg"]].verify(signing_input.encode("ascii"), key.public_key, signature_bytes):
             raise MalformedToken("Token signature is invalid.")
         return key
 
-    def _check_claims(self, claims: dict[str, Any]) -> None:
+    def _check_claims(self, claims: dict[str, Any], issuer: str) -> None:
         if any(name not in claims for name in REQUIRED_CLAIMS):
             raise InvalidClaims("Token is missing a required claim.")
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", 0)
@@ -173,7 +195,7 @@ class TokenValidator:
             raise InvalidClaims("Token has a time claim that is not a NumericDate.")
         if not isinstance(claims["sub"], str) or not claims["sub"]:
             raise InvalidClaims("Token subject is not a string.")
-        if claims["iss"] != self.issuer:
+        if claims["iss"] != issuer:
             raise InvalidClaims
         if self.audiences.isdisjoint(_audiences(claims["aud"])):
             raise InvalidClaims
@@ -194,12 +216,25 @@ class TokenValidator:
 
 
 class VerifiedTokenCache:
-    """A bounded LRU of validated tokens, keyed by the full token string."""
+    """An LRU of validated tokens keyed by the full token string, bounded in entries and in bytes.
 
-    def __init__(self, max_size: int) -> None:
-        self._max_size = max_size
+    A token taking more than 1/64 of the byte budget is not cached at all, so
+    a worker's memory does not depend on what an issuer puts in its tokens.
+    """
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self._max_entries, self._max_bytes = max_entries, max_bytes
+        self._max_entry_bytes = max_bytes // 64
         self._entries: OrderedDict[str, AccessToken] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def get(self, token: str) -> AccessToken | None:
         with self._lock:
@@ -209,49 +244,54 @@ class VerifiedTokenCache:
             return entry
 
     def put(self, token: str, access_token: AccessToken) -> None:
-        if self._max_size <= 0:
+        if self._max_entries <= 0 or access_token.size > self._max_entry_bytes:
             return
         with self._lock:
+            previous = self._entries.pop(token, None)
+            if previous is not None:
+                self._bytes -= previous.size
             self._entries[token] = access_token
-            if len(self._entries) > self._max_size:
-                self._entries.popitem(last=False)
+            self._bytes += access_token.size
+            while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+                self._bytes -= self._entries.popitem(last=False)[1].size
 
     def discard(self, token: str) -> None:
         with self._lock:
-            self._entries.pop(token, None)
+            entry = self._entries.pop(token, None)
+            if entry is not None:
+                self._bytes -= entry.size
 
 
-def decode_segment(segment: str) -> bytes:
-    """Bytes of one canonical, unpadded base64url segment (alphabet checked by the caller)."""
-    remainder = len(segment) % 4
-    if remainder == 1 or (remainder and segment[-1] not in CANONICAL_LAST_CHAR[remainder]):
-        raise MalformedToken
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+class _UnverifiedFields:
+    """What the refusal log may say of a refused token: its kid, and the iss and sub it claims.
+
+    Called only when a log line is written, so a flood of refused tokens costs
+    no payload parsing.
+    """
+
+    def __init__(self, header: dict[str, Any], payload_segment: str) -> None:
+        self._kid, self._payload_segment = header.get("kid"), payload_segment
+
+    def __call__(self) -> dict[str, Any]:
+        try:
+            claims = jose.parse_segment(self._payload_segment)
+        except ValueError:
+            claims = {}
+        return {"unverified_kid": self._kid, "unverified_iss": claims.get("iss"), "unverified_sub": claims.get("sub")}
 
 
-def decode_json_segment(segment: str) -> dict[str, Any]:
-    """The JSON object a segment encodes: UTF-8, no duplicate members, no NaN or Infinity."""
+def _parsed(segment: str) -> dict[str, Any]:
     try:
-        value = _STRICT_JSON.decode(decode_segment(segment).decode("utf-8"))
-    except (ValueError, RecursionError) as err:
+        return jose.parse_segment(segment)
+    except ValueError as err:
         raise MalformedToken from err
-    if not isinstance(value, dict):
-        raise MalformedToken
-    return value
 
 
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise ValueError("duplicate member name")
-    return obj
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant)
+def _frozen(value: dict[str, Any], segment_length: int) -> tuple[Mapping[str, Any], int]:
+    try:
+        return jose.freeze(value, segment_length * 3 // 4)
+    except ValueError as err:
+        raise MalformedToken from err
 
 
 def _is_numeric_date(value: Any) -> bool:
@@ -266,20 +306,3 @@ def _audiences(aud: Any) -> frozenset[str]:
     if isinstance(aud, list) and all(isinstance(item, str) for item in aud):
         return frozenset(aud)
     return frozenset()
-
-
-def _read_only(value: dict[str, Any]) -> Mapping[str, Any]:
-    """``_freeze(value)``; JSON the parser could nest deeper than the copy can recurse is malformed."""
-    try:
-        return _freeze(value)
-    except RecursionError as err:
-        raise MalformedToken from err
-
-
-def _freeze(value: Any) -> Any:
-    """A read-only copy of parsed JSON: mappings become proxies, lists tuples."""
-    if isinstance(value, dict):
-        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(item) for item in value)
-    return value

@@ -1,30 +1,149 @@
-"""Which issuer this process trusts, and the one validator built from the settings.
+"""Which issuers this process trusts, each with its own key source, and the one validator built from the settings.
 
-The validator (and the key cache inside it) is built on first use and rebuilt
-whenever an ``AUTH0_*`` setting or ``DEBUG`` changes.
+- ``AUTH0_DOMAIN`` names one or more tenant domains: each domain ``d`` is the
+  issuer ``https://d/`` with its key set at ``https://d/.well-known/jwks.json``
+  (or wherever its discovery document says, with ``AUTH0_OIDC_DISCOVERY``).
+- ``AUTH0_DOMAIN`` may instead be a callable returning the domains trusted for
+  a request; their key caches are made on first use.
+- With no domain and debug on, the embedded development issuer; otherwise
+  nothing is trusted.
+
+The validator (and the key caches inside it) is built on first use and
+rebuilt whenever an ``AUTH0_*`` setting or ``DEBUG`` changes.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+
+from django.http import HttpRequest
 
 from authn.conf import DEV_ISSUER, auth0_settings
 from authn.devissuer import DevIssuer
-from authn.jwks import KeySetCache, SigningKey
-from authn.tokens import KeySource, TokenValidator
+from authn.fetch import FetchLimits
+from authn.jwks import KeyPolicy, KeySetCache
+from authn.tokens import RSA_ALGORITHMS, KeySource, TokenValidator
+
+logger = logging.getLogger("authn")
+
+MAX_RESOLVED_ISSUERS = 256  # key caches kept for issuers a resolver named; the least recently used go first
 
 _validator: TokenValidator | None = None
 _lock = threading.Lock()
+_clock: Callable[[], float] | None = None  # None: the real clocks (time.time for tokens, time.monotonic for caches)
 
 
-class NoKeySource:
-    """Trusts nothing: with debug off and no tenant, every token is refused."""
+def use_clock(clock: Callable[[], float] | None) -> None:
+    """Make the trust layer read ``clock`` for every time it needs (tests); ``None`` restores the real ones."""
+    global _clock  # noqa: PLW0603 - one clock per process, like the validator
+    _clock = clock
+    _set(None)
 
-    def get_key(self, kid: str) -> SigningKey | None:
+
+def wall_clock() -> float:
+    return (_clock or time.time)()
+
+
+def monotonic_clock() -> float:
+    return (_clock or time.monotonic)()
+
+
+@dataclass(frozen=True)
+class IssuerConfig:
+    issuer: str
+    jwks_url: str | None  # None: found through the issuer's discovery document
+
+
+def issuer_of(domain: str) -> str:
+    return f"https://{domain}/"
+
+
+def domain_problem(domain: str) -> str | None:
+    """Why ``domain`` is not a bare host name (an optional ``:port`` allowed), or ``None``."""
+    try:
+        parts = urlsplit(f"//{domain}")
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return "its port is not a number from 0 to 65535"
+    if "://" in domain or parts.netloc != domain or parts.username is not None or not parts.hostname:
+        return "it is not a bare host name (no https://, no path)"
+    if any(character.isspace() for character in domain):
+        return "it contains whitespace"
+    return None
+
+
+def configured_issuers() -> list[IssuerConfig]:
+    """The issuers ``AUTH0_DOMAIN`` names statically, in order, without repeats."""
+    s = auth0_settings
+    domains = list(dict.fromkeys(s.domains))
+    single = len(domains) == 1
+    configs = []
+    for domain in domains:
+        issuer = (s.issuer_override if single else "") or issuer_of(domain)
+        jwks_url = (s.jwks_url_override if single else "") or default_jwks_url(issuer)
+        configs.append(IssuerConfig(issuer, jwks_url))
+    return configs
+
+
+def default_jwks_url(issuer: str) -> str | None:
+    if auth0_settings.oidc_discovery:
         return None
+    return issuer.rstrip("/") + "/.well-known/jwks.json"
 
-    peek = get_key
+
+def key_policy() -> KeyPolicy:
+    s = auth0_settings
+    return KeyPolicy(
+        algorithms=tuple(s.algorithms),
+        limits=FetchLimits(
+            connect_timeout=s.jwks_connect_timeout, read_timeout=s.jwks_read_timeout, max_bytes=s.jwks_max_bytes
+        ),
+        ttl=s.jwks_cache_seconds,
+        cooldown=s.jwks_cooldown_seconds,
+        stale_for=s.jwks_stale_seconds,
+        max_keys=s.jwks_max_keys,
+        min_rsa_bits=s.jwks_min_rsa_bits,
+        max_rsa_bits=s.jwks_max_rsa_bits,
+    )
+
+
+def key_set(config: IssuerConfig, policy: KeyPolicy | None = None) -> KeySetCache:
+    return KeySetCache(config.issuer, jwks_url=config.jwks_url, policy=policy or key_policy(), clock=monotonic_clock)
+
+
+class ResolvedIssuers(Mapping[str, KeySource]):
+    """Key caches for the issuers a resolver names, made on first use; bounded, least recently used dropped."""
+
+    def __init__(self, policy: KeyPolicy) -> None:
+        self._policy = policy
+        self._caches: OrderedDict[str, KeySetCache] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getitem__(self, issuer: str) -> KeySetCache:
+        with self._lock:
+            cache = self._caches.get(issuer)
+            if cache is None:
+                cache = key_set(IssuerConfig(issuer, default_jwks_url(issuer)), self._policy)
+                self._caches[issuer] = cache
+                if len(self._caches) > MAX_RESOLVED_ISSUERS:
+                    self._caches.popitem(last=False)
+            else:
+                self._caches.move_to_end(issuer)
+            return cache
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._caches))
+
+    def __len__(self) -> int:
+        return len(self._caches)
 
 
 def get_validator() -> TokenValidator:
@@ -36,12 +155,26 @@ def get_validator() -> TokenValidator:
     return validator
 
 
+def issuers_for(request: HttpRequest) -> frozenset[str] | None:
+    """The issuers a resolver trusts for ``request``; ``None`` when the configured ones apply."""
+    resolver = auth0_settings.domain_resolver
+    if resolver is None:
+        return None
+    issuers = set()
+    for domain in resolver(request) or ():
+        if isinstance(domain, str) and domain_problem(domain) is None:
+            issuers.add(issuer_of(domain))
+        else:
+            logger.warning("AUTH0_DOMAIN resolver returned %r, which is not a domain; ignored", str(domain)[:100])
+    return frozenset(issuers)
+
+
 def dev_issuer() -> DevIssuer | None:
-    """The embedded development issuer, when a development server with these settings trusts it."""
-    key_source = get_validator().key_source
-    if isinstance(key_source, DevIssuer):
-        return key_source
-    return DevIssuer(auth0_settings.dev_key_file, DEV_ISSUER) if auth0_settings.dev_issuer_minting else None
+    """The embedded development issuer, when a server with these settings trusts it."""
+    if not auth0_settings.dev_issuer_active:
+        return None
+    key_source = get_validator().key_sources.get(DEV_ISSUER)
+    return key_source if isinstance(key_source, DevIssuer) else None
 
 
 def reset(*, setting: str = "AUTH0_", **_: Any) -> None:
@@ -57,55 +190,65 @@ def _set(validator: TokenValidator | None) -> None:
 
 def _build_validator() -> TokenValidator:
     s = auth0_settings
-    key_source: KeySource
-    if s.domain:
-        issuer, audiences = s.issuer, s.audiences
-        key_source = tenant_key_set()
+    key_sources: Mapping[str, KeySource]
+    audiences = s.audiences
+    if s.domain_resolver is not None:
+        key_sources = ResolvedIssuers(key_policy())
+    elif s.domains:
+        policy = key_policy()
+        key_sources = {config.issuer: key_set(config, policy) for config in configured_issuers()}
     elif s.dev_issuer_active:
-        issuer, audiences = DEV_ISSUER, s.dev_audiences
-        key_source = DevIssuer(s.dev_key_file, issuer)
+        key_sources, audiences = {DEV_ISSUER: DevIssuer(s.dev_key_file, DEV_ISSUER)}, s.dev_audiences
     else:
-        issuer, audiences, key_source = "", [], NoKeySource()
+        key_sources = {}
     return TokenValidator(
-        issuer=issuer,
+        issuers=key_sources,
         audiences=audiences,
-        algorithms=s.algorithms,
-        key_source=key_source,
+        algorithms=[name for name in s.algorithms if name in RSA_ALGORITHMS],
         leeway=s.leeway_seconds,
         scope_claim=s.scope_claim,
         permissions_claim=s.permissions_claim,
         max_length=s.max_token_length,
         cache_size=s.token_cache_size,
+        cache_bytes=s.token_cache_bytes,
+        clock=wall_clock,
     )
 
 
-def tenant_key_set() -> KeySetCache:
-    """A key cache for the configured tenant, as the settings describe it."""
-    s = auth0_settings
-    return KeySetCache(
-        s.jwks_url,
-        algorithms=s.algorithms,
-        ttl=s.jwks_cache_seconds,
-        cooldown=s.jwks_cooldown_seconds,
-        stale_for=s.jwks_stale_seconds,
-        connect_timeout=s.jwks_connect_timeout,
-        read_timeout=s.jwks_read_timeout,
-        max_bytes=s.jwks_max_bytes,
-        max_keys=s.jwks_max_keys,
-    )
+def readiness() -> dict[str, str] | None:
+    """Each trusted issuer's state, ``"ready"`` when it has usable signing keys (fetched if need be).
+
+    ``None`` when nothing is trusted; with a resolver, the issuers it has named so far.
+    """
+    sources = get_validator().key_sources
+    if not sources and not isinstance(sources, ResolvedIssuers):
+        return None
+    states = {}
+    for issuer, key_source in sources.items():
+        ready = key_source.ready() if isinstance(key_source, KeySetCache) else True
+        states[issuer] = "ready" if ready else "no usable signing keys"
+    return states
 
 
 def describe() -> str:
-    """One line for the start-up log: which issuer is trusted, and for which audience."""
+    """One line for the start-up log: which issuers are trusted, and for which audience."""
     validator = get_validator()
     audiences = ", ".join(sorted(validator.audiences))
-    key_source = validator.key_source
-    if isinstance(key_source, KeySetCache):
-        return f"Trusting Auth0 issuer {validator.issuer} for audience {audiences}; signing keys from {key_source.url}"
-    if isinstance(key_source, DevIssuer):
+    sources = validator.key_sources
+    if isinstance(sources, ResolvedIssuers):
+        return f"Trusting the issuers AUTH0_DOMAIN's resolver names for each request, for audience {audiences}"
+    if not sources:
+        return "Trusting NO issuer: AUTH0_DOMAIN is unset and DEBUG is off, so every private call gets 401"
+    dev = sources.get(DEV_ISSUER)
+    if isinstance(dev, DevIssuer):
         return (
-            f"Trusting the embedded DEVELOPMENT issuer {validator.issuer} for audience {audiences} "
-            f"(DEBUG is on and AUTH0_DOMAIN is unset; key in {key_source.key_file}). "
+            f"Trusting the embedded DEVELOPMENT issuer {DEV_ISSUER} for audience {audiences} "
+            f"(DEBUG is on and AUTH0_DOMAIN is unset; key in {dev.key_file}). "
             "Mint a token with: python manage.py mint_token"
         )
-    return "Trusting NO issuer: AUTH0_DOMAIN is unset and DEBUG is off, so every private call gets 401"
+    described = "; ".join(
+        f"{issuer} (keys from {source.url})" if isinstance(source, KeySetCache) else issuer
+        for issuer, source in sources.items()
+    )
+    noun = "issuer" if len(sources) == 1 else f"{len(sources)} issuers"
+    return f"Trusting Auth0 {noun} {described} for audience {audiences}"

@@ -1,10 +1,17 @@
-"""The user a validated access token stands for: stateless, nothing in the database."""
+"""The user a validated access token stands for: stateless by default, or a row of the user model."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from authn.conf import auth0_settings
+from authn.errors import InactiveUser
 from authn.tokens import AccessToken
 
 
@@ -49,3 +56,44 @@ class TokenUser:
 
     def __hash__(self) -> int:
         return hash(self.pk)
+
+
+def user_for_token(token: AccessToken) -> Any:
+    """The user whose ``AUTH0_USER_LOOKUP_FIELD`` is the token's ``sub``, created on first sight.
+
+    A new user has no usable password and is neither staff nor superuser.
+    ``AUTH0_USER_CLAIMS_HOOK(user, token, created)`` may copy claims onto it.
+    """
+    user_model = get_user_model()
+    field_name = lookup_field(user_model)
+    max_length = user_model._meta.get_field(field_name).max_length
+    if max_length is not None and len(token.subject) > max_length:
+        raise InactiveUser("Token subject is too long for a user name.")
+    user, created = user_model._default_manager.get_or_create(
+        **{field_name: token.subject}, defaults={"password": make_password(None)}
+    )
+    if not user.is_active:
+        raise InactiveUser
+    hook = claims_hook()
+    if hook is not None:
+        hook(user, token, created)
+    return user
+
+
+def lookup_field(user_model: Any) -> str:
+    """``AUTH0_USER_LOOKUP_FIELD``, if it names a unique field of ``user_model`` (one user per ``sub``)."""
+    name = auth0_settings.user_lookup_field
+    try:
+        field = user_model._meta.get_field(name)
+    except FieldDoesNotExist:
+        field = None
+    if field is None or not getattr(field, "unique", False):
+        raise ImproperlyConfigured(
+            f"AUTH0_USER_LOOKUP_FIELD must name a unique field of {user_model.__name__}, got {name!r}."
+        )
+    return name
+
+
+def claims_hook() -> Any:
+    hook = auth0_settings.user_claims_hook
+    return import_string(hook) if isinstance(hook, str) else hook

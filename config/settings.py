@@ -1,28 +1,28 @@
-"""Django settings for the messages API, all from the environment (see README, Configuration)."""
+"""Django settings for the messages API, all from the environment (see README, Configuration).
+
+A ``.env`` file at the project root supplies what the process environment does
+not. The finer ``AUTH0_*`` knobs keep authn's defaults (``authn/defaults.py``).
+"""
 
 from __future__ import annotations
 
-import re
 import secrets
-import warnings
 from pathlib import Path
 
-from config.env import Environment
+import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-env = Environment(BASE_DIR / ".env")
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")  # the process environment wins over the file
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-# `make run` serves with debug on unless DJANGO_DEBUG says otherwise: `manage.py
-# mint_token`, run beside it with the same environment, mints for that server.
-MAKE_RUN_DEBUG = env.bool("DJANGO_DEBUG", default=True)
-# Required when not debugging (check config.E001); while debugging, a random
-# per-process key keeps secrets out of the repository.
-SECRET_KEY = env.str("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
-SECRET_KEY_IS_EPHEMERAL = not env.str("DJANGO_SECRET_KEY")
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default="localhost,127.0.0.1")
+# Required when not debugging (check authn.E018: refusing to start without it); while debugging, a
+# random per-process key keeps secrets out of the repository.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or (secrets.token_urlsafe(50) if DEBUG else "")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 
 INSTALLED_APPS = [
+    "authn",  # first: its runserver (which refuses to start misconfigured) wins over staticfiles'
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -33,21 +33,23 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "config",
-    "authn",
     "messages_api",
 ]
 
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+
 MIDDLEWARE = [
+    *(["authn.middleware.RequestMetricsMiddleware"] if METRICS_ENABLED else []),
     "django.middleware.security.SecurityMiddleware",
     # Serves static files (the admin's, Swagger UI's) from the app server, debug or not.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "config.middleware.SiteSessionMiddleware",
+    "authn.middleware.DPoPNonceMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "config.middleware.SiteAuthenticationMiddleware",
-    "config.middleware.SiteMessageMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -69,11 +71,22 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
+# The admin's database: SQLite beside the code unless DATABASE_URL says otherwise (postgres://...).
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"].update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
+
+# REDIS_URL: a cache every worker and host shares, so a DPoP proof accepted once is refused everywhere
+# after. Short socket timeouts: an unreachable Redis fails DPoP requests fast (503), never hangs them.
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHES = {
     "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -89,21 +102,31 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# WhiteNoise finds static files where the apps keep them: a fresh clone serves
-# them under gunicorn without `collectstatic`.
+# WhiteNoise finds static files where the apps keep them: a fresh clone serves them under gunicorn
+# without `collectstatic`.
 WHITENOISE_USE_FINDERS = True
-# ...so a missing STATIC_ROOT is normal, not worth WhiteNoise's warning (evansd/whitenoise#215).
-warnings.filterwarnings("ignore", message=f"No directory at: {re.escape(str(STATIC_ROOT))}", category=UserWarning)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# -- behind a TLS-terminating proxy (opt-in: unset, plain HTTP is answered as it comes) ----------
 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+# e.g. DJANGO_SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https when the proxy sets X-Forwarded-Proto
+# (and overwrites any the client sent).
+_proxy_ssl_header = env.list("DJANGO_SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 2 else None
+USE_X_FORWARDED_HOST = env.bool("DJANGO_USE_X_FORWARDED_HOST", default=False)
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$", r"^metrics/?$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
 
 # -- the API ------------------------------------------------------------------
 
 REST_FRAMEWORK = {
-    # Bearer tokens only: an admin session is not a credential for the API.
+    # Access tokens only: an admin session is not a credential for the API.
     "DEFAULT_AUTHENTICATION_CLASSES": ["authn.authentication.Auth0JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "authn.handlers.exception_handler",
@@ -118,67 +141,61 @@ API_DOCS_ENABLED = env.bool("API_DOCS_ENABLED", default=True)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Messages API",
     "DESCRIPTION": (
-        "The three endpoints of the Auth0 quickstart, protected by Auth0 RS256 access tokens. "
-        "Click **Authorize** and paste an access token (locally: `python manage.py mint_token --scope "
-        "read:messages`). Errors are JSON `{code, description}`; refusals carry an RFC 6750 "
+        "The three endpoints of the Auth0 quickstart, protected by Auth0 RS256 access tokens, bearer or "
+        "DPoP-bound. Click **Authorize** and paste an access token (locally: `python manage.py mint_token "
+        "--scope read:messages`). Errors are JSON `{code, description}`; refusals carry an RFC 6750 "
         "`WWW-Authenticate` challenge. Each path also answers with a trailing slash, and to HEAD; "
         "any other method gets 405 `method_not_allowed`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SORT_OPERATIONS": False,  # in the order of the URLconf: public, private, private-scoped
-    "PREPROCESSING_HOOKS": ["config.openapi.document_paths_without_slash"],
+    "PREPROCESSING_HOOKS": ["messages_api.openapi.document_paths_without_slash"],
     # Swagger UI's JS and CSS come from drf-spectacular-sidecar's static files: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"displayRequestDuration": True},
 }
 
-# -- Auth0 (contract §5; every knob documented in the README) -----------------
+# -- Auth0 (README, Configuration) -------------------------------------------------
 
-AUTH0_DOMAIN = env.str("AUTH0_DOMAIN")
-AUTH0_AUDIENCE = env.list("AUTH0_AUDIENCE")
-AUTH0_ISSUER = env.str("AUTH0_ISSUER")
-AUTH0_JWKS_URL = env.str("AUTH0_JWKS_URL")
-AUTH0_ALGORITHMS = ["RS256"]
-AUTH0_LEEWAY_SECONDS = 10
-AUTH0_SCOPE_CLAIM = "scope"
-AUTH0_PERMISSIONS_CLAIM = "permissions"
-AUTH0_MAX_TOKEN_LENGTH = 8192
-AUTH0_TOKEN_CACHE_SIZE = 4096
-AUTH0_REALM = "api"
-AUTH0_JWKS_CACHE_SECONDS = 600
-AUTH0_JWKS_COOLDOWN_SECONDS = 5
-AUTH0_JWKS_STALE_SECONDS = 3600
-AUTH0_JWKS_CONNECT_TIMEOUT = 2.0
-AUTH0_JWKS_READ_TIMEOUT = 3.0
-AUTH0_JWKS_MAX_BYTES = 64 * 1024
-AUTH0_JWKS_MAX_KEYS = 50
-AUTH0_DEV_KEY_FILE = BASE_DIR / ".dev-issuer" / "signing-key.pem"
+AUTH0_DOMAIN = env.list("AUTH0_DOMAIN", default=[])  # several for custom domains: a,b
+AUTH0_AUDIENCE = env.list("AUTH0_AUDIENCE", default=[])
+AUTH0_ISSUER = env.str("AUTH0_ISSUER", default="")
+AUTH0_JWKS_URL = env.str("AUTH0_JWKS_URL", default="")
+AUTH0_OIDC_DISCOVERY = env.bool("AUTH0_OIDC_DISCOVERY", default=False)
+AUTH0_DPOP = env.str("AUTH0_DPOP", default="allowed")
+AUTH0_DPOP_NONCE = env.bool("AUTH0_DPOP_NONCE", default=False)
+AUTH0_MTLS_CLIENT_CERT_HEADER = env.str("AUTH0_MTLS_CLIENT_CERT_HEADER", default="")
 
-# -- CORS: listed single-page apps may call the API with an Authorization header
+# -- CORS: listed single-page apps may call the API with an Authorization header ----
 
-CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default="http://localhost:3000")
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=["http://localhost:3000"])
 CORS_URLS_REGEX = r"^/api/.*$"
-CORS_EXPOSE_HEADERS = ["WWW-Authenticate", "Retry-After"]
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "dpop", "user-agent", "x-requested-with"]
+CORS_EXPOSE_HEADERS = ["WWW-Authenticate", "Retry-After", "DPoP-Nonce"]
 
-# -- logging: one line per event, to stderr -----------------------------------
+# -- logging: one line per event, to stderr; LOG_FORMAT=json for one JSON object per line ----
 
+LOG_FORMAT = "json" if env.str("LOG_FORMAT", default="plain").lower() == "json" else "plain"
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    LOG_LEVEL = "INFO"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"client_error_without_traceback": {"()": "config.log.ClientErrorWithoutTraceback"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "authn.logformat.JSONFormatter"},
+    },
+    "filters": {"client_error_without_traceback": {"()": "authn.logformat.ClientErrorWithoutTraceback"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["client_error_without_traceback"],
         },
     },
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {
-        "authn": {"level": "INFO"},  # start-up, key fetches, refusals: through the root's handler
-        "django": {"level": "INFO", "handlers": []},  # through the root's handler too, once
-    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django": {"handlers": [], "level": "INFO"}},  # through the root's handler, once
 }

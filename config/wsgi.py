@@ -10,6 +10,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 application = get_wsgi_application()
 
-from config.startup import ready_to_serve  # noqa: E402 - needs the apps loaded above
+from authn.startup import ready_to_serve  # noqa: E402 - needs the apps loaded above
 
-ready_to_serve()
+ready_to_serve()  # refuses to serve when a system check reports an error

@@ -17,6 +17,8 @@ from authn import trust
 from tests.jwks_server import TenantServer
 from tests.tls import make_certificate_authority
 
+pytest_plugins = ["tests.services"]
+
 ISSUER = "https://tenant.example.com/"
 AUDIENCE = "https://api.example.com/messages"
 KID = "key-1"
@@ -32,6 +34,33 @@ def public_jwk(private_key: rsa.RSAPrivateKey, kid: str = KID, **members: Any) -
     """The public JWK of ``private_key`` as Auth0 publishes it; ``members`` override or add."""
     jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
     return {**jwk, "kid": kid, "use": "sig", "alg": "RS256", **members}
+
+
+class FakeClock:
+    """A clock tests move by hand: ``clock()`` reads it, ``clock.advance(seconds)`` moves it."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Starts at the real time, so tokens minted with real timestamps are current for it."""
+    return FakeClock(time.time())
+
+
+@pytest.fixture
+def fake_time(clock: FakeClock) -> Iterator[FakeClock]:
+    """The whole trust layer (token expiry, key-cache TTLs, cooldowns, stale windows, DPoP) reads ``clock``."""
+    trust.use_clock(clock)
+    yield clock
+    trust.use_clock(None)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,8 @@ from tests.jwks_server import serve
 
 PATHS = ["/api/public", "/api/private", "/api/private-scoped"]
 BARE_CHALLENGE = 'Bearer realm="api"'
+# No credentials: the Bearer challenge, then DPoP's (AUTH0_DPOP is "allowed" by default).
+NO_CREDENTIALS_CHALLENGE = 'Bearer realm="api", DPoP algs="ES256"'
 
 
 def assert_error(response, status: int, code: str, error: str | None = None) -> None:
@@ -97,7 +99,7 @@ def test_head_works_wherever_get_does(api, tenant, make_token, path):
 def test_head_private_without_token_is_401(api, tenant):
     response = api.head("/api/private")
     assert response.status_code == 401
-    assert response["WWW-Authenticate"] == BARE_CHALLENGE
+    assert response["WWW-Authenticate"] == NO_CREDENTIALS_CHALLENGE
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -118,9 +120,25 @@ def test_browsable_api_renders_html_with_same_status(call, tenant, make_token, p
     assert "Hello from a" in response.content.decode()
 
 
-def test_browsable_api_error_keeps_status_and_stays_json(call, tenant):
+def test_browsable_api_shows_the_error_in_html_with_same_status_and_challenge(call, tenant):
     response = call("/api/private", HTTP_ACCEPT="text/html")
+    assert response.status_code == 401
+    assert response["Content-Type"].startswith("text/html")
+    assert response["WWW-Authenticate"] == NO_CREDENTIALS_CHALLENGE
+    page = response.content.decode()
+    assert "authorization_header_missing" in page
+    assert "Authorization header is expected." in page
+
+
+@pytest.mark.parametrize("accept", [None, "application/json", "*/*"])
+def test_api_clients_get_the_json_error(call, tenant, accept):
+    response = call("/api/private", **({"HTTP_ACCEPT": accept} if accept else {}))
     assert_error(response, 401, "authorization_header_missing")
+
+
+def test_challenge_without_dpop_when_disabled(settings, call, tenant):
+    settings.AUTH0_DPOP = "disabled"
+    assert call("/api/private")["WWW-Authenticate"] == BARE_CHALLENGE
 
 
 @pytest.mark.django_db
@@ -145,7 +163,7 @@ def test_admin_login_page_renders(api):
 def test_missing_header_is_401_without_error_attribute(call, tenant, path):
     response = call(path)
     assert_error(response, 401, "authorization_header_missing")
-    assert response["WWW-Authenticate"] == BARE_CHALLENGE
+    assert response["WWW-Authenticate"] == NO_CREDENTIALS_CHALLENGE
 
 
 @pytest.mark.parametrize(
@@ -260,9 +278,11 @@ def test_refusal_is_logged_once_with_context_and_without_token(
     message = refusals[0].getMessage()
     assert f"code={code}" in message
     assert f"path='{path}'" in message
-    assert "kid='key-1'" in message
-    assert "iss='https://tenant.example.com/'" in message
-    assert "sub='auth0|user-1'" in message
+    # A refused token's claims are the client's word; a 403's token was verified.
+    prefix = "" if code == "insufficient_scope" else "unverified_"
+    assert f" {prefix}kid='key-1'" in message
+    assert f" {prefix}iss='https://tenant.example.com/'" in message
+    assert f" {prefix}sub='auth0|user-1'" in message
     assert token not in caplog.text
     assert token.split(".")[2] not in caplog.text
     assert "Traceback" not in caplog.text

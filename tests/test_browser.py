@@ -127,10 +127,11 @@ def test_swagger_ui_authorize_and_execute_private_scoped(open_tab, dev_server):
     page.locator(".scheme-container button.authorize").click()
     dialog = page.locator(".modal-ux")
     expect(dialog).to_be_visible()
-    dialog.locator("input[aria-label='auth-bearer-value']").fill(token)
-    dialog.locator("button.modal-btn.authorize").click()
-    expect(dialog.get_by_role("heading", name="Authorized")).to_be_visible()
-    dialog.locator("button.btn-done").click()
+    bearer = dialog.locator("form").filter(has_text="auth0 (http, Bearer)")  # the DPoP scheme is listed too
+    bearer.locator("input[aria-label='auth-bearer-value']").fill(token)
+    bearer.locator("button.modal-btn.authorize").click()
+    expect(bearer.get_by_role("heading", name="Authorized")).to_be_visible()
+    bearer.locator("button.btn-done").click()
     expect(dialog).to_be_hidden()
     expect(page.locator(".scheme-container button.authorize")).to_have_class(re.compile(r"\blocked\b"))
 

@@ -5,10 +5,15 @@ Every test keeps the key in ``tmp_path``: none is ever created inside the reposi
 
 from __future__ import annotations
 
+import hashlib
 import io
 import multiprocessing
+import os
 import re
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import jwt
 import pytest
@@ -17,7 +22,8 @@ from django.core.management.base import SystemCheckError
 
 from authn import trust
 from authn.conf import DEV_AUDIENCE, DEV_ISSUER
-from authn.devissuer import DevIssuer, thumbprint
+from authn.devissuer import DevIssuer
+from authn.jose import b64url_encode, thumbprint
 from tests.conftest import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
 
 JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
@@ -134,12 +140,31 @@ def test_mint_token_refuses_when_debug_is_turned_off(dev_issuer, settings):
     assert not dev_issuer.exists()
 
 
-def test_mint_token_beside_make_run_mints_for_its_server(dev_issuer, settings, call):
-    settings.DEBUG = False
-    settings.MAKE_RUN_DEBUG = True  # DJANGO_DEBUG unset: `make run` serves with debug on
-    token, _ = mint("--scope", "read:messages")
-    settings.DEBUG = True  # the server `make run` starts
+MANAGE_PY = Path(__file__).resolve().parent.parent / "manage.py"
+
+
+def run_manage_py(cwd: Path, *args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AUTH0_", "DJANGO_"))}
+    env.update(environment)
+    command = [sys.executable, str(MANAGE_PY), *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+
+
+def test_mint_token_beside_make_run_mints_for_its_server(settings, call, tmp_path):
+    # An empty environment, as beside `make run`: the token is for a server running with debug on.
+    minted = run_manage_py(tmp_path, "mint_token", "--scope", "read:messages")
+    assert minted.returncode == 0, minted.stderr
+    settings.DEBUG, settings.AUTH0_DOMAIN = True, ""
+    settings.AUTH0_DEV_KEY_FILE = tmp_path / ".dev-issuer" / "signing-key.pem"  # the default, in its directory
+    token = minted.stdout.splitlines()[-1]
     assert call("/api/private-scoped", token=token).json() == {"message": SCOPED_MESSAGE}
+
+
+def test_mint_token_refuses_when_debug_is_off_explicitly(tmp_path):
+    refused = run_manage_py(tmp_path, "mint_token", DJANGO_DEBUG="false")
+    assert refused.returncode == 1
+    assert "not active" in refused.stderr
+    assert not (tmp_path / ".dev-issuer").exists()
 
 
 def test_mint_token_refuses_when_a_tenant_is_configured(dev_issuer, settings):
@@ -196,10 +221,27 @@ def test_racing_processes_agree_on_one_key(key_file):
     assert [p.name for p in key_file.parent.iterdir()] == [key_file.name]
 
 
+RFC7638_EXAMPLE = {  # RFC 7638 §3.1
+    "kty": "RSA",
+    "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3"
+    "oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6q"
+    "MQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJz"
+    "KnqDKgw",
+    "e": "AQAB",
+    "alg": "RS256",
+    "kid": "2011-04-29",
+}
+
+
+def test_thumbprint_matches_the_rfc7638_example():
+    assert thumbprint(RFC7638_EXAMPLE) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+
+
 def test_kid_is_the_rfc7638_thumbprint(key_file):
     issuer = DevIssuer(key_file, DEV_ISSUER)
     n, e = issuer.get_key(issuer.kid).material
-    assert issuer.kid == thumbprint(n, e)
+    canonical = f'{{"e":"{e}","kty":"RSA","n":"{n}"}}'  # RFC 7638 §3.3, written out by hand
+    assert issuer.kid == b64url_encode(hashlib.sha256(canonical.encode()).digest())
     assert issuer.get_key("another-kid") is None
 
 

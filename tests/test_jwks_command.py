@@ -106,7 +106,7 @@ def test_jwks_command_connection_refused_fails_with_reason(tenant, settings):
 def test_jwks_command_plain_http_tenant_fails_without_fetching(tenant, settings):
     settings.AUTH0_JWKS_URL = "http://tenant.example.com/.well-known/jwks.json"
 
-    with pytest.raises(CommandError, match="refusing a JWKS URL that is not https"):
+    with pytest.raises(CommandError, match="refusing a URL that is not https"):
         run_jwks_command()
 
 

@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from tests.conftest import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
 
-SCHEME = "auth0"
+SCHEME, DPOP_SCHEME = "auth0", "auth0DPoP"
 ERROR_REF = "#/components/schemas/Error"
 SWAGGER_ASSETS = [
     "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js",
@@ -52,9 +52,24 @@ def test_schema_public_has_no_security_requirement(schema):
     assert set(public["responses"]) == {"200", "406"}
 
 
+def test_schema_declares_dpop_scheme_beside_bearer(schema):
+    scheme = schema["components"]["securitySchemes"][DPOP_SCHEME]
+    assert scheme["type"] == "http"
+    assert scheme["scheme"] == "DPoP"
+    assert "DPoP" in scheme["description"]
+
+
 @pytest.mark.parametrize("path", ["/api/private", "/api/private-scoped"])
-def test_schema_private_paths_require_bearer_token(schema, path):
-    assert operation(schema, path)["security"] == [{SCHEME: []}]
+def test_schema_private_paths_take_a_bearer_or_a_dpop_token(schema, path):
+    assert operation(schema, path)["security"] == [{SCHEME: []}, {DPOP_SCHEME: []}]
+
+
+@pytest.mark.parametrize(("mode", "schemes"), [("disabled", [SCHEME]), ("required", [DPOP_SCHEME])])
+def test_schema_follows_the_dpop_mode(settings, api, mode, schemes):
+    settings.AUTH0_DPOP = mode
+    document = api.get("/api/schema/?format=json").json()
+    assert operation(document, "/api/private")["security"] == [{name: []} for name in schemes]
+    assert set(document["components"]["securitySchemes"]) == set(schemes)
 
 
 @pytest.mark.parametrize(
@@ -93,8 +108,19 @@ def test_schema_error_schema_is_code_and_description(schema):
 @pytest.mark.parametrize(
     ("path", "status", "codes"),
     [
-        ("/api/private", "401", {"authorization_header_missing", "invalid_header", "token_expired", "invalid_claims"}),
-        ("/api/private", "503", {"jwks_unavailable"}),
+        (
+            "/api/private",
+            "401",
+            {
+                "authorization_header_missing",
+                "invalid_header",
+                "token_expired",
+                "invalid_claims",
+                "invalid_dpop_proof",
+                "use_dpop_nonce",
+            },
+        ),
+        ("/api/private", "503", {"jwks_unavailable", "replay_cache_unavailable"}),
         ("/api/private-scoped", "403", {"insufficient_scope"}),
     ],
 )

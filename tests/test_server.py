@@ -235,11 +235,11 @@ def test_server_trusts_https_tenant_derived_from_domain_alone(
         issuer = f"https://{domain}/"
         assert served.get("/api/private-scoped", make_token(iss=issuer)).status_code == 200
         assert served.get("/api/private-scoped", make_token()).json()["code"] == "invalid_claims"
-        assert https_tenant_server.requests[-1]["User-Agent"].startswith("messages-api-jwks/")
+        assert https_tenant_server.requests[-1]["User-Agent"].startswith("drf-auth0-authn/")
     finally:
         stop(served)
     assert f"Trusting Auth0 issuer {issuer}" in served.log_text()
-    assert f"signing keys from {issuer}.well-known/jwks.json" in served.log_text()
+    assert f"(keys from {issuer}.well-known/jwks.json)" in served.log_text()
     assert_clean(served.log_text())
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import datetime
+import gc
 import hashlib
 import hmac
 import json
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -30,8 +32,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from authn.jwks import SigningKey, signing_key
-from authn.tokens import ExpiredToken, InvalidClaims, MalformedToken, TokenValidator
+from authn.errors import ExpiredToken, InvalidClaims, MalformedToken
+from authn.fetch import FetchLimits
+from authn.jwks import KeyPolicy, SigningKey, signing_key
+from authn.tokens import TokenValidator
 from tests.conftest import AUDIENCE, ISSUER, KID, PRIVATE_MESSAGE, public_jwk
 from tests.jwks_server import TenantServer
 
@@ -418,23 +422,25 @@ SHAPE_ROWS = [
         lambda f: json.dumps(
             dict(zip(("protected", "payload", "signature"), f.token().split("."), strict=True)), separators=(",", ":")
         ),
+        error="invalid_request",  # not a token68 (RFC 7235): a malformed header, not a token
     ),
     row("only-dots", lambda f: ".."),
     row("empty-header-segment", lambda f: with_segment(f.token(), 0, "")),
     row("empty-payload-segment", lambda f: with_segment(f.token(), 1, "")),
-    row("header-padded", lambda f: f.signed(f"{encode(f.header())}=.{encode(f.claims())}")),
+    row("header-padded", lambda f: f.signed(f"{encode(f.header())}=.{encode(f.claims())}"), error="invalid_request"),
     row("signature-padded", lambda f: f.token() + "=="),
     row(
         "all-segments-padded",
         lambda f: ".".join(part + "=" * (-len(part) % 4) for part in f.token(payload=f.claims(x="1")).split(".")),
+        error="invalid_request",
     ),
     row("header-standard-alphabet-validly-signed", lambda f: f.standard_alphabet(0)),
     row("payload-standard-alphabet-validly-signed", lambda f: f.standard_alphabet(1)),
     row("signature-standard-alphabet", lambda f: f.standard_alphabet(2)),
-    row("zero-width-space-inside", lambda f: f.token().replace(".", ".\u200b", 1)),
-    row("non-ascii-letter-in-header", lambda f: f.token().replace(".", "é.", 1)),
-    row("fullwidth-letter-in-signature", lambda f: f.token()[:-1] + "\uff21"),
-    row("arabic-digit-in-payload", lambda f: f.token().replace(".", ".٣", 1)),
+    row("zero-width-space-inside", lambda f: f.token().replace(".", ".\u200b", 1), error="invalid_request"),
+    row("non-ascii-letter-in-header", lambda f: f.token().replace(".", "é.", 1), error="invalid_request"),
+    row("fullwidth-letter-in-signature", lambda f: f.token()[:-1] + "\uff21", error="invalid_request"),
+    row("arabic-digit-in-payload", lambda f: f.token().replace(".", ".٣", 1), error="invalid_request"),
     row("header-length-1-mod-4", lambda f: f.signed(f"{length_one_mod_four(encode(f.header()))}.{encode(f.claims())}")),
     row("signature-length-1-mod-4", lambda f: f.token_with(2, length_one_mod_four)),
     row("signature-non-canonical-base64", lambda f: f.token_with(2, non_canonical)),
@@ -746,11 +752,12 @@ class StaticKeySource:
 
 
 def published(private_key: rsa.RSAPrivateKey, algorithms: tuple[str, ...] = ("RS256",), **members: Any) -> SigningKey:
-    return signing_key(public_jwk(private_key, **members), algorithms)
+    policy = KeyPolicy(algorithms=algorithms, limits=FetchLimits(connect_timeout=1, read_timeout=1, max_bytes=65536))
+    return signing_key(public_jwk(private_key, **members), policy)
 
 
-def validator_for(keys: StaticKeySource, **options: Any) -> TokenValidator:
-    return TokenValidator(issuer=ISSUER, audiences=[AUDIENCE], algorithms=["RS256"], key_source=keys, **options)
+def validator_for(keys: StaticKeySource, algorithms: tuple[str, ...] = ("RS256",), **options: Any) -> TokenValidator:
+    return TokenValidator(issuers={ISSUER: keys}, audiences=[AUDIENCE], algorithms=algorithms, **options)
 
 
 LEEWAY = 300  # wide, so seconds spent by a slow machine cannot move a case across the boundary
@@ -808,11 +815,11 @@ def test_validator_cache_revalidates_when_the_key_object_changes(keys, make_toke
     assert validator.validate(token) is second
 
 
-def test_validator_cache_does_not_outlive_expiry(keys, make_token):
-    validator, exp = validator_for(keys, leeway=0), time.time() + 2
-    token = make_token(exp=exp)
-    validator.validate(token)
-    time.sleep(max(0.0, exp - time.time()) + 0.1)
+def test_validator_cache_does_not_outlive_expiry(keys, make_token, clock):
+    validator = validator_for(keys, leeway=0, clock=clock)
+    token = make_token(exp=int(clock()) + 2)
+    assert validator.validate(token) is validator.validate(token)
+    clock.advance(2)
     with pytest.raises(ExpiredToken):
         validator.validate(token)
 
@@ -838,7 +845,7 @@ def test_validator_claims_and_header_are_read_only(keys, make_token):
 
 def test_validator_key_published_for_another_allowed_algorithm_is_refused(make_token, rsa_key):
     keys = StaticKeySource(published(rsa_key, ("RS256", "RS512"), alg="RS512"))
-    validator = TokenValidator(issuer=ISSUER, audiences=[AUDIENCE], algorithms=["RS256", "RS512"], key_source=keys)
+    validator = validator_for(keys, ("RS256", "RS512"))
     with pytest.raises(MalformedToken):
         validator.validate(make_token())
     assert validator.validate(make_token(alg="RS512")).subject == "auth0|user-1"
@@ -848,15 +855,146 @@ def test_validator_error_carries_log_context_but_never_the_token(keys, make_toke
     token = make_token(aud="https://elsewhere.example.com")
     with pytest.raises(InvalidClaims) as caught:
         validator_for(keys).validate(token)
-    assert caught.value.context == {"kid": KID, "iss": ISSUER, "sub": "auth0|user-1"}
+    assert caught.value.log_fields() == {
+        "unverified_kid": KID,
+        "unverified_iss": ISSUER,
+        "unverified_sub": "auth0|user-1",
+    }
     assert token not in str(caught.value)
     assert token.split(".")[2] not in caught.value.description
 
 
 @pytest.mark.parametrize("algorithms", [["HS256"], ["none"], ["RS256", "HS256"], ["RS257"]])
-def test_validator_never_verifies_with_a_non_rsa_algorithm(settings, call, tenant, make_token, algorithms):
+@pytest.mark.parametrize(
+    "secret",
+    [
+        pytest.param(lambda f: f.public_pem(serialization.PublicFormat.SubjectPublicKeyInfo), id="spki-pem"),
+        pytest.param(lambda f: f.public_pem(serialization.PublicFormat.PKCS1), id="pkcs1-pem"),
+        pytest.param(lambda f: json.dumps(public_jwk(f.key)).encode(), id="jwk-json"),
+    ],
+)
+def test_validator_never_verifies_with_a_non_rsa_algorithm(settings, call, tenant, forge, algorithms, secret):
+    """Key confusion: a key published without ``alg``, HS256 configured, the public key as the HMAC secret."""
+    tenant.keys = [{name: value for name, value in public_jwk(forge.key).items() if name != "alg"}]
     settings.AUTH0_ALGORITHMS = algorithms  # a misconfiguration check authn.E003 reports
-    hs256 = make_token(key="a-shared-secret-that-is-32-bytes!", alg="HS256")
-    response = call("/api/private", token=hs256)
+    token = forge.token(forge.header(alg="HS256"), signer=hs256(secret(forge)))
+    response = call("/api/private", token=token)
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_header"
+
+
+# -- 5. what an anonymous client can make us spend -----------------------------------
+
+
+def python_calls(operation: Callable[[], Any]) -> int:
+    """How many Python and C functions ``operation`` calls: a measure of work that does not depend on the clock."""
+    calls = 0
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        operation()
+    except Exception:  # noqa: S110 - refusals are the point here
+        pass
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def max_length_payload(unit: str, forge: Forge) -> str:
+    """A token of nearly the maximum length whose payload repeats ``unit``, with a signature no key made."""
+    header = encode(forge.header())
+    room = (MAX_TOKEN_LENGTH - len(header) - 360) * 3 // 4
+    body = "[" + ",".join([unit] * (room // (len(unit) + 1))) + "]"
+    return f"{header}.{encode(body)}.{b64url(bytes(256))}"
+
+
+ANONYMOUS_TOKENS = [
+    pytest.param(lambda f: max_length_payload("{}", f), id="payload-of-1900-objects"),
+    pytest.param(lambda f: max_length_payload('{"a":[{}]}', f), id="payload-of-nested-objects"),
+    pytest.param(lambda f: f"{encode(f.header())}.{b64url(secrets_bytes(5800))}.{b64url(bytes(256))}", id="garbage"),
+    pytest.param(
+        lambda f: f.token(f.header(x="y" * 900), payload=f.claims(), signature=b64url(bytes(256))),
+        id="largest-header",
+    ),
+]
+
+
+def secrets_bytes(count: int) -> bytes:
+    return bytes((index * 7919) % 251 for index in range(count))
+
+
+@pytest.mark.parametrize("build", ANONYMOUS_TOKENS)
+def test_anonymous_token_is_refused_at_the_signature_before_its_payload_is_read(keys, forge, build):
+    token = build(forge)
+    assert len(token) <= MAX_TOKEN_LENGTH
+    with pytest.raises(MalformedToken) as refused:
+        validator_for(keys).validate(token)
+    assert refused.value.description == "Token signature is invalid."
+
+
+@pytest.mark.parametrize("build", ANONYMOUS_TOKENS)
+def test_anonymous_token_costs_no_more_than_a_first_seen_valid_one(keys, forge, make_token, build):
+    validator, valid_token, anonymous_token = validator_for(keys), make_token(sub="auth0|first-seen"), build(forge)
+    valid = python_calls(lambda: validator.validate(valid_token))
+    anonymous = python_calls(lambda: validator.validate(anonymous_token))
+    assert anonymous <= valid
+
+
+def test_oversized_header_is_refused_before_it_is_decoded(keys, forge):
+    token, validator = forge.token(forge.header(x="y" * 1100)), validator_for(keys)
+    calls = python_calls(lambda: validator.validate(token))
+    with pytest.raises(MalformedToken, match="header is too large"):
+        validator.validate(token)
+    assert calls < 30
+
+
+@pytest.mark.parametrize("depth", [63, 64, 200])
+def test_signed_claims_nested_past_the_limit_are_refused(keys, forge, depth):
+    token = forge.token(payload=json_text(forge.claims(), x="[" * depth + "]" * depth))
+    if depth + 1 <= 64:  # the claims object is the first level
+        assert validator_for(keys).validate(token)
+    else:
+        with pytest.raises(MalformedToken):
+            validator_for(keys).validate(token)
+
+
+# -- 6. the verified-token cache is bounded in bytes -----------------------------------
+
+
+def large_claims_token(forge: Forge, index: int, objects: int = 550) -> str:
+    """A valid token near the size limit whose claims are many small objects (what a metadata-copying Action makes)."""
+    return forge.token(payload=forge.claims(sub=f"auth0|user-{index}", metadata=[{"k": index}] * objects))
+
+
+def test_cache_holds_large_tokens_within_its_byte_budget(keys, forge):
+    budget = 16 * 1024 * 1024  # the default: entries up to 256 KiB are kept
+    validator = validator_for(keys, cache_size=4096, cache_bytes=budget)
+    tokens = [large_claims_token(forge, index) for index in range(150)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for token in tokens:
+            validator.validate(token)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    cache = validator._cache
+    assert 0 < len(cache) < len(tokens)  # the budget, not the entry count, evicted
+    assert cache.bytes <= budget
+    assert held <= budget * 1.1  # the estimate is an upper bound of what the entries really hold
+    assert validator.validate(tokens[-1]) is validator.validate(tokens[-1])  # the newest stay cached
+
+
+def test_token_too_large_for_the_budget_is_validated_but_not_cached(keys, forge):
+    validator = validator_for(keys, cache_bytes=64 * 1024)  # entries over 1 KiB are not kept
+    token = large_claims_token(forge, 1)
+    first = validator.validate(token)
+    assert first.size > 1024
+    assert validator.validate(token) is not first
+    assert len(validator._cache) == 0

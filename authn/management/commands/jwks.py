@@ -1,4 +1,4 @@
-"""``manage.py jwks``: fetch the configured key set once and say what is usable, or why not."""
+"""``manage.py jwks``: fetch each trusted issuer's key set once and say what is usable, or why not."""
 
 from __future__ import annotations
 
@@ -6,23 +6,39 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from authn import trust
 from authn.conf import auth0_settings
-from authn.jwks import KeySetError
+from authn.jwks import KeySetCache, KeySetError, discovery_url
+from authn.trust import configured_issuers, key_policy, key_set
 
 
 class Command(BaseCommand):
-    help = "Fetch AUTH0_JWKS_URL once, as the server would, and print the usable key ids or the reason it failed."
+    help = (
+        "Fetch each issuer's key set once (after its discovery document, with AUTH0_OIDC_DISCOVERY), as the "
+        "server would, and print the usable key ids or the reason it failed. Exits non-zero unless every issuer "
+        "has a usable key set."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not auth0_settings.domain:
+        if auth0_settings.domain_resolver is not None:
+            raise CommandError("AUTH0_DOMAIN is a resolver: the issuers are decided per request, none to fetch here.")
+        configs = configured_issuers()
+        if not configs:
             raise CommandError("AUTH0_DOMAIN is not set: there is no tenant key set to fetch.")
-        key_set = trust.tenant_key_set()
-        self.stdout.write(f"Fetching {key_set.url}")
+        policy = key_policy()
+        failures = [failure for config in configs if (failure := self._report(key_set(config, policy))) is not None]
+        if failures:
+            raise CommandError("; ".join(failures))
+
+    def _report(self, cache: KeySetCache) -> str | None:
+        """Print what ``cache``'s issuer publishes; the failure, if any."""
+        self.stdout.write(f"Issuer {cache.issuer}")
+        if auth0_settings.oidc_discovery:
+            self.stdout.write(f"Discovering {discovery_url(cache.issuer)}")
         try:
-            keys, ignored = key_set.fetch_once()
+            keys, ignored = cache.fetch_once()
         except KeySetError as err:
-            raise CommandError(f"Unusable key set from {key_set.url}: {err}") from err
+            return f"Unusable key set from {cache.url}: {err}"
+        self.stdout.write(f"Fetching {cache.url}")
         for reason in ignored:
             self.stdout.write(f"ignored: {reason}")
         for kid, key in keys.items():
@@ -30,3 +46,4 @@ class Command(BaseCommand):
                 f"usable: kid={kid} alg={key.algorithm or '(any allowed)'} bits={key.public_key.key_size}"
             )
         self.stdout.write(self.style.SUCCESS(f"{len(keys)} usable signing key(s)."))
+        return None

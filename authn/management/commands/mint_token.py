@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from authn import trust
 from authn.conf import auth0_settings
+from authn.devissuer import DevIssuerKeyError, dpop_public_jwk, load_or_create_dpop_key
+from authn.jose import thumbprint
+
+
+def default_dpop_key_file() -> Path:
+    return auth0_settings.dev_key_file.parent / "dpop-key.pem"
 
 
 class Command(BaseCommand):
@@ -23,27 +29,43 @@ class Command(BaseCommand):
         parser.add_argument("--sub", default="dev|local-user", help="the subject (default: %(default)s)")
         parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default: %(default)s)")
         parser.add_argument("--aud", default=None, help="the audience (default: the first configured audience)")
+        parser.add_argument(
+            "--dpop-key",
+            nargs="?",
+            const="",
+            default=None,
+            metavar="FILE",
+            help="bind the token to this P-256 key (cnf.jkt), generated if missing "
+            "(default file: dpop-key.pem beside the development issuer's key)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         issuer = trust.dev_issuer()
         if issuer is None:
             raise CommandError(
                 "The development issuer is not active, so no token minted here would be accepted: it is trusted "
-                "only while AUTH0_DOMAIN is unset and debug is on (DJANGO_DEBUG unset under `make run`, or true). "
+                "only while AUTH0_DOMAIN is unset and debug is on (DJANGO_DEBUG unset or true). "
                 "Against a real tenant, get a token from Auth0 (README, 'Connecting a real Auth0 tenant')."
             )
         if options["ttl"] <= 0:
             raise CommandError("--ttl must be a positive number of seconds.")
         permissions = options["permissions"]
         audience = options["aud"] or auth0_settings.dev_audiences[0]
+        cnf = None
+        if options["dpop_key"] is not None:
+            key_file = Path(options["dpop_key"]) if options["dpop_key"] else default_dpop_key_file()
+            try:
+                cnf = {"jkt": thumbprint(dpop_public_jwk(load_or_create_dpop_key(key_file)))}
+            except DevIssuerKeyError as err:
+                raise CommandError(str(err)) from err
+            self.stderr.write(f"Bound to the DPoP key in {key_file}: send it as 'Authorization: DPoP <token>'.")
         token = issuer.mint(
             audience=audience,
             subject=options["sub"],
             scope=options["scope"],
             permissions=permissions.split() if permissions is not None else None,
             ttl=options["ttl"],
+            cnf=cnf,
         )
         self.stderr.write(f"Signed by {issuer.issuer} for {audience}, valid {options['ttl']} s.")
-        if not settings.DEBUG:
-            self.stderr.write("DJANGO_DEBUG is unset here: this token is for the server `make run` starts.")
         self.stdout.write(token)

@@ -8,6 +8,7 @@ from django.conf import settings
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 
 Endpoint = tuple[str, str, str, Any]
@@ -21,6 +22,8 @@ class ApiDocsMixin:
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         if not settings.API_DOCS_ENABLED:
+            # The 404 is JSON like every other, not a schema or a Swagger UI page.
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
             raise NotFound
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
 

@@ -1,0 +1,126 @@
+"""Every ``AUTH0_*`` setting: its name, default and meaning, in one place.
+
+``authn.conf`` reads through this table, the system checks iterate it, and a
+test holds the README's settings table to it. Nothing else states a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class Kind(Enum):
+    """What a setting's value must be; the system checks refuse anything else (``authn.E008``)."""
+
+    POSITIVE = "a positive number"
+    NON_NEGATIVE = "a non-negative number"
+    BOOLEAN = "True or False"
+    NAME = "a non-empty string"
+    OTHER = "see its own check"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    kind: Kind
+    meaning: str
+
+
+SETTINGS = (
+    # -- which tokens are trusted
+    Setting(
+        "AUTH0_DOMAIN",
+        "",
+        Kind.OTHER,
+        "tenant domain(s), comma-separated or a list, e.g. `dev-abc.us.auth0.com,login.example.com`; "
+        "or a callable `(request) -> domains`; unset: the development issuer when debugging, otherwise nothing",
+    ),
+    Setting("AUTH0_AUDIENCE", "", Kind.OTHER, "the API identifier; comma-separated or a list for several"),
+    Setting("AUTH0_ISSUER", "", Kind.OTHER, "expected `iss`, exactly (one domain only); default `https://{domain}/`"),
+    Setting(
+        "AUTH0_JWKS_URL",
+        "",
+        Kind.OTHER,
+        "key set URL (one domain only); default `{issuer}.well-known/jwks.json`",
+    ),
+    Setting(
+        "AUTH0_OIDC_DISCOVERY",
+        False,
+        Kind.BOOLEAN,
+        "find each issuer's key set through `{issuer}.well-known/openid-configuration`",
+    ),
+    Setting("AUTH0_ALGORITHMS", ("RS256",), Kind.OTHER, "allowed token signature algorithms (RSA family only)"),
+    Setting("AUTH0_LEEWAY_SECONDS", 10, Kind.NON_NEGATIVE, "clock skew allowed on `exp`, `iat`, `nbf`"),
+    Setting("AUTH0_SCOPE_CLAIM", "scope", Kind.NAME, "claim holding space-separated scopes"),
+    Setting("AUTH0_PERMISSIONS_CLAIM", "permissions", Kind.NAME, "claim holding an array of permissions (RBAC)"),
+    Setting("AUTH0_MAX_TOKEN_LENGTH", 8192, Kind.POSITIVE, "longest token accepted, checked before any parsing"),
+    Setting("AUTH0_REALM", "api", Kind.NAME, "`realm` of the Bearer challenge"),
+    # -- the verified-token cache
+    Setting("AUTH0_TOKEN_CACHE_SIZE", 4096, Kind.NON_NEGATIVE, "validated tokens remembered per process (0: none)"),
+    Setting(
+        "AUTH0_TOKEN_CACHE_BYTES",
+        16 * 1024 * 1024,
+        Kind.NON_NEGATIVE,
+        "memory those tokens may take per process, in bytes; a token too large for it is not cached",
+    ),
+    # -- signing keys
+    Setting("AUTH0_JWKS_CACHE_SECONDS", 600, Kind.POSITIVE, "how long a fetched key set is fresh"),
+    Setting(
+        "AUTH0_JWKS_COOLDOWN_SECONDS",
+        5,
+        Kind.NON_NEGATIVE,
+        "least time between two fetches from one issuer (unknown `kid`, retry after failure)",
+    ),
+    Setting(
+        "AUTH0_JWKS_STALE_SECONDS",
+        3600,
+        Kind.NON_NEGATIVE,
+        "how long past its freshness a key set keeps serving while refreshes fail",
+    ),
+    Setting("AUTH0_JWKS_CONNECT_TIMEOUT", 2.0, Kind.POSITIVE, "seconds to connect; a fetch ends after connect + read"),
+    Setting("AUTH0_JWKS_READ_TIMEOUT", 3.0, Kind.POSITIVE, "seconds to read; a fetch ends after connect + read"),
+    Setting("AUTH0_JWKS_MAX_BYTES", 64 * 1024, Kind.POSITIVE, "largest key set (or discovery) response accepted"),
+    Setting("AUTH0_JWKS_MAX_KEYS", 50, Kind.POSITIVE, "most keys accepted in a key set"),
+    Setting("AUTH0_JWKS_MIN_RSA_BITS", 2048, Kind.POSITIVE, "smallest RSA modulus accepted"),
+    Setting("AUTH0_JWKS_MAX_RSA_BITS", 8192, Kind.POSITIVE, "largest RSA modulus accepted"),
+    # -- sender-constrained tokens
+    Setting("AUTH0_DPOP", "allowed", Kind.OTHER, "DPoP: `allowed`, `required` or `disabled`"),
+    Setting("AUTH0_DPOP_ALGORITHMS", ("ES256",), Kind.OTHER, "allowed DPoP proof algorithms (asymmetric only)"),
+    Setting("AUTH0_DPOP_MAX_AGE_SECONDS", 300, Kind.POSITIVE, "oldest DPoP proof accepted, by its `iat`"),
+    Setting("AUTH0_DPOP_LEEWAY_SECONDS", 30, Kind.NON_NEGATIVE, "how far in the future a proof's `iat` may be"),
+    Setting("AUTH0_DPOP_REPLAY_CACHE", "default", Kind.NAME, "Django cache alias remembering DPoP proof `jti`s"),
+    Setting("AUTH0_DPOP_NONCE", False, Kind.BOOLEAN, "require DPoP proofs to carry a nonce this API issued"),
+    Setting("AUTH0_DPOP_NONCE_SECONDS", 300, Kind.POSITIVE, "how long an issued DPoP nonce is accepted"),
+    Setting(
+        "AUTH0_MTLS_CLIENT_CERT_HEADER",
+        "",
+        Kind.OTHER,
+        "request header in which the TLS proxy passes the client certificate (URL-encoded PEM); "
+        "unset: certificate-bound tokens are refused",
+    ),
+    # -- users, logs, the development issuer
+    Setting(
+        "AUTH0_USER_LOOKUP_FIELD",
+        "username",
+        Kind.NAME,
+        "user model field holding `sub` (`Auth0UserAuthentication`; must be unique)",
+    ),
+    Setting(
+        "AUTH0_USER_CLAIMS_HOOK",
+        None,
+        Kind.OTHER,
+        "callable or dotted path `hook(user, token, created)` copying claims onto the user",
+    ),
+    Setting("AUTH0_REFUSAL_LOG_RATE", 20, Kind.NON_NEGATIVE, "refusal log lines per second per process (0: all)"),
+    Setting(
+        "AUTH0_DEV_KEY_FILE",
+        ".dev-issuer/signing-key.pem",
+        Kind.OTHER,
+        "the development issuer's private key, relative to the working directory (generated, git-ignored)",
+    ),
+)
+
+DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in SETTINGS}

@@ -1,0 +1,48 @@
+"""Middleware for what an authentication class cannot do: add headers to the response, time it.
+
+- ``DPoPNonceMiddleware``: with ``AUTH0_DPOP_NONCE`` on, every answer to a
+  DPoP request carries a fresh ``DPoP-Nonce`` (RFC 9449 §8), refusals and
+  successes alike.
+- ``RequestMetricsMiddleware``: request latency by route name and method.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponseBase
+
+from authn import metrics, nonces
+from authn.conf import auth0_settings
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class DPoPNonceMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if auth0_settings.dpop_nonce and _uses_dpop(request):
+            response["DPoP-Nonce"] = nonces.issue()
+        return response
+
+
+def _uses_dpop(request: HttpRequest) -> bool:
+    return "HTTP_DPOP" in request.META or request.META.get("HTTP_AUTHORIZATION", "")[:5].lower() == "dpop "
+
+
+class RequestMetricsMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        endpoint = (match.view_name or match.route) if match is not None else "unmatched"
+        method = request.method if request.method in METHODS else "other"  # labels never take client input
+        metrics.REQUEST_LATENCY.labels(endpoint, method).observe(time.perf_counter() - started)
+        return response

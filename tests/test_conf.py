@@ -1,0 +1,95 @@
+"""authn's settings: one table of names and defaults, read on every access, documented in the README."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from authn.conf import auth0_settings
+from authn.defaults import DEFAULTS, SETTINGS
+from authn.trust import configured_issuers
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_settings_table() -> dict[str, str]:
+    """``| `AUTH0_X` | meaning | default |`` rows of the README: name -> default as written."""
+    rows = re.findall(r"^\| `(AUTH0_[A-Z0-9_]+)` \|[^\n]*\| ([^|\n]*) \|$", README.read_text(), re.MULTILINE)
+    return {name: default.strip() for name, default in rows}
+
+
+def readme_default(value: object) -> str:
+    if value in ("", None):
+        return "unset"
+    if isinstance(value, tuple):
+        value = list(value)
+    return f"`{json.dumps(value)}`"
+
+
+def test_every_setting_is_in_the_readme_with_its_default():
+    documented = readme_settings_table()
+    assert set(documented) == set(DEFAULTS)
+    for entry in SETTINGS:
+        assert documented[entry.name].startswith(readme_default(entry.default)), entry.name
+
+
+def test_settings_are_read_on_every_access(settings):
+    settings.AUTH0_LEEWAY_SECONDS = 42
+    assert auth0_settings.leeway_seconds == 42
+    del settings.AUTH0_LEEWAY_SECONDS
+    assert auth0_settings.leeway_seconds == DEFAULTS["AUTH0_LEEWAY_SECONDS"]
+
+
+def test_one_domain_derives_issuer_and_jwks_url(settings):
+    settings.AUTH0_DOMAIN, settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = "dev-abc.us.auth0.com", "", ""
+    [config] = configured_issuers()
+    assert config.issuer == "https://dev-abc.us.auth0.com/"
+    assert config.jwks_url == "https://dev-abc.us.auth0.com/.well-known/jwks.json"
+
+
+def test_jwks_url_derives_from_explicit_issuer(settings):
+    settings.AUTH0_DOMAIN = "login.example.com"
+    settings.AUTH0_ISSUER = "https://login.example.com/tenant/"
+    settings.AUTH0_JWKS_URL = ""
+    assert configured_issuers()[0].jwks_url == "https://login.example.com/tenant/.well-known/jwks.json"
+
+
+@pytest.mark.parametrize(
+    "value", ["dev-abc.us.auth0.com, login.example.com", ["dev-abc.us.auth0.com", "login.example.com"]]
+)
+def test_several_domains_are_several_issuers_each_with_its_key_set(settings, value):
+    settings.AUTH0_DOMAIN, settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = value, "", ""
+    assert [(c.issuer, c.jwks_url) for c in configured_issuers()] == [
+        ("https://dev-abc.us.auth0.com/", "https://dev-abc.us.auth0.com/.well-known/jwks.json"),
+        ("https://login.example.com/", "https://login.example.com/.well-known/jwks.json"),
+    ]
+
+
+def test_discovery_leaves_the_key_set_url_to_the_document(settings):
+    settings.AUTH0_DOMAIN, settings.AUTH0_OIDC_DISCOVERY = "login.example.com", True
+    settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = "", ""
+    assert [(c.issuer, c.jwks_url) for c in configured_issuers()] == [("https://login.example.com/", None)]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://a.example.com", ["https://a.example.com"]),
+        ("https://a.example.com, https://b.example.com", ["https://a.example.com", "https://b.example.com"]),
+        (["https://a.example.com", " "], ["https://a.example.com"]),
+        ("", []),
+    ],
+)
+def test_audiences_accept_comma_separated_or_list(settings, value, expected):
+    settings.AUTH0_AUDIENCE = value
+    assert auth0_settings.audiences == expected
+
+
+def test_several_audiences_are_all_accepted(settings, call, tenant, make_token):
+    settings.AUTH0_AUDIENCE = "https://first.example.com, https://api.example.com/messages"
+    assert call("/api/private", token=make_token()).status_code == 200
+    assert call("/api/private", token=make_token(aud="https://first.example.com")).status_code == 200
+    assert call("/api/private", token=make_token(aud="https://third.example.com")).status_code == 401

@@ -1,0 +1,123 @@
+"""The project's settings: the environment (and a ``.env`` file) through django-environ.
+
+Each case loads a fresh copy of ``config/settings.py`` from a temporary project
+root, so its ``.env`` is the test's own; the process environment is restored
+afterwards, whatever the file put in it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "settings.py"
+OWN_VARIABLES = ("DJANGO_", "AUTH0_", "CORS_", "API_DOCS_", "REDIS_URL", "DATABASE_URL", "LOG_", "METRICS_")
+
+
+@pytest.fixture
+def load_settings(tmp_path, monkeypatch):
+    """``load_settings(dotenv="", **environment)``: the settings module as a process with that environment sees it."""
+    saved = dict(os.environ)
+    (tmp_path / "config").mkdir()
+    shutil.copy(SETTINGS_FILE, tmp_path / "config" / "settings.py")
+
+    def load(dotenv: str = "", **environment: str) -> ModuleType:
+        for name in list(os.environ):
+            if name.startswith(OWN_VARIABLES):
+                monkeypatch.delenv(name)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        (tmp_path / ".env").write_text(dotenv)
+        spec = importlib.util.spec_from_file_location("settings_under_test", tmp_path / "config" / "settings.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    yield load
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_dotenv_supplies_what_the_environment_does_not(load_settings):
+    settings = load_settings(
+        "# a comment\nAUTH0_DOMAIN=from-file.example.com\nexport AUTH0_AUDIENCE=https://a.example.com,https://b.example.com\n"
+        "DJANGO_DEBUG=true\n",
+        AUTH0_DOMAIN="from-env.example.com",
+    )
+    assert settings.AUTH0_DOMAIN == ["from-env.example.com"]
+    assert settings.AUTH0_AUDIENCE == ["https://a.example.com", "https://b.example.com"]
+    assert settings.DEBUG is True
+
+
+def test_several_domains_are_a_list(load_settings):
+    settings = load_settings(AUTH0_DOMAIN="dev-abc.us.auth0.com,login.example.com")
+    assert settings.AUTH0_DOMAIN == ["dev-abc.us.auth0.com", "login.example.com"]
+
+
+def test_without_secret_key_debug_off_has_none_and_debug_on_makes_one(load_settings):
+    assert load_settings().SECRET_KEY == ""  # check authn.E018 refuses to serve
+    assert len(load_settings(DJANGO_DEBUG="true").SECRET_KEY) >= 50
+    assert load_settings(DJANGO_SECRET_KEY="s3cret-from-env").SECRET_KEY == "s3cret-from-env"
+
+
+def test_database_is_sqlite_unless_database_url_says_otherwise(load_settings, tmp_path):
+    default = load_settings().DATABASES["default"]
+    assert default["ENGINE"] == "django.db.backends.sqlite3"
+    assert default["NAME"] == str(tmp_path / "db.sqlite3")
+    postgres = load_settings(DATABASE_URL="postgres://api:pw@db.internal:5433/messages").DATABASES["default"]
+    assert postgres["ENGINE"] == "django.db.backends.postgresql"
+    assert (postgres["NAME"], postgres["USER"], postgres["HOST"], postgres["PORT"]) == (
+        "messages",
+        "api",
+        "db.internal",
+        5433,
+    )
+    assert postgres["CONN_HEALTH_CHECKS"] is True
+
+
+def test_redis_url_makes_the_default_cache_shared(load_settings):
+    assert load_settings().CACHES["default"]["BACKEND"].endswith("LocMemCache")
+    cache = load_settings(REDIS_URL="redis://10.0.0.5:6379/2").CACHES["default"]
+    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["LOCATION"] == "redis://10.0.0.5:6379/2"
+    assert cache["OPTIONS"]["socket_timeout"] <= 1
+
+
+def test_proxy_settings_are_off_unless_set(load_settings):
+    plain = load_settings()
+    assert plain.SECURE_PROXY_SSL_HEADER is None
+    assert (plain.SECURE_SSL_REDIRECT, plain.SECURE_HSTS_SECONDS, plain.USE_X_FORWARDED_HOST) == (False, 0, False)
+    proxied = load_settings(
+        DJANGO_SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https",
+        DJANGO_CSRF_TRUSTED_ORIGINS="https://api.example.com",
+        DJANGO_SECURE_SSL_REDIRECT="true",
+        DJANGO_SECURE_HSTS_SECONDS="31536000",
+    )
+    assert proxied.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert proxied.CSRF_TRUSTED_ORIGINS == ["https://api.example.com"]
+    assert (proxied.SECURE_SSL_REDIRECT, proxied.SECURE_HSTS_SECONDS) == (True, 31536000)
+
+
+@pytest.mark.parametrize(
+    ("environment", "formatter", "level"),
+    [
+        ({}, "plain", "INFO"),
+        ({"LOG_FORMAT": "json", "LOG_LEVEL": "warning"}, "json", "WARNING"),
+        ({"LOG_FORMAT": "JSON", "LOG_LEVEL": "loud"}, "json", "INFO"),
+        ({"LOG_FORMAT": "xml"}, "plain", "INFO"),
+    ],
+)
+def test_log_format_and_level(load_settings, environment, formatter, level):
+    logging = load_settings(**environment).LOGGING
+    assert logging["handlers"]["console"]["formatter"] == formatter
+    assert logging["root"]["level"] == level
+
+
+def test_metrics_middleware_only_when_enabled(load_settings):
+    assert "authn.middleware.RequestMetricsMiddleware" not in load_settings().MIDDLEWARE
+    assert load_settings(METRICS_ENABLED="true").MIDDLEWARE[0] == "authn.middleware.RequestMetricsMiddleware"
