@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import ipaddress
 import os
 import re
@@ -19,7 +20,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 import requests
@@ -58,7 +59,7 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def is_allowed_url(url: Any) -> bool:
+def is_allowed_url(url: object) -> TypeGuard[str]:
     """https anywhere; plain http only for a loopback host."""
     if not isinstance(url, str):
         return False
@@ -143,8 +144,7 @@ class _Attempt:
         host = urlsplit(self.url).hostname
         with requests.Session() as session:
             session.trust_env = False  # no .netrc credentials or proxy surprises
-            session.mount("http://", _WatchedAdapter())
-            session.mount("https://", _WatchedAdapter())
+            session.mount(f"{urlsplit(self.url).scheme}://", _WatchedAdapter())
             proxies = {} if is_loopback_host(host) else requests.utils.get_environ_proxies(self.url)
             with session.get(
                 self.url,
@@ -221,11 +221,15 @@ class _WatchedAdapter(HTTPAdapter):
 
 
 def _trust_store() -> ssl.SSLContext:
+    """The system store plus the CA files the environment names; built once for each set of them."""
+    named = (os.environ.get(variable) for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"))
+    return _context(tuple(dict.fromkeys(path for path in named if path and os.path.isfile(path))))
+
+
+@functools.lru_cache(maxsize=8)
+def _context(ca_files: tuple[str, ...]) -> ssl.SSLContext:
     context = ssl.create_default_context()  # OpenSSL's defaults already honour SSL_CERT_FILE
-    loaded = {ssl.get_default_verify_paths().cafile}
-    for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
-        path = os.environ.get(variable)
-        if path and path not in loaded and os.path.isfile(path):
+    for path in ca_files:
+        if path != ssl.get_default_verify_paths().cafile:
             context.load_verify_locations(cafile=path)
-            loaded.add(path)
     return context

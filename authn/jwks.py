@@ -98,7 +98,7 @@ def signing_key(jwk: Any, policy: KeyPolicy) -> SigningKey:
         public_key = rsa_public_key(n, e, min_bits=policy.min_rsa_bits, max_bits=policy.max_rsa_bits)
     except KeySetError as err:
         raise KeySetError(f"{label}: {err}") from err
-    return SigningKey(kid=kid, public_key=public_key, algorithm=alg, material=(n, e))
+    return SigningKey(kid=kid, public_key=public_key, algorithm=alg, material=(str(n), str(e)))
 
 
 def rsa_public_key(n_text: Any, e_text: Any, *, min_bits: int, max_bits: int) -> RSAPublicKey:
@@ -108,8 +108,10 @@ def rsa_public_key(n_text: Any, e_text: Any, *, min_bits: int, max_bits: int) ->
     """
     if not isinstance(n_text, str) or not isinstance(e_text, str):
         raise KeySetError("n or e is missing")
-    if len(n_text) > max_bits // 6 + 4 or len(e_text) > 8:
-        raise KeySetError(f"modulus over {max_bits} bits or exponent over 2^32")
+    if len(n_text) > max_bits // 6 + 4:
+        raise KeySetError(f"modulus is over {max_bits} bits")
+    if len(e_text) > 8:
+        raise KeySetError("exponent is not an odd number from 3 to 2^32")
     try:
         n = int.from_bytes(jose.b64url_decode_checked(n_text.rstrip("=")), "big")
         e = int.from_bytes(jose.b64url_decode_checked(e_text.rstrip("=")), "big")

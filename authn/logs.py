@@ -37,7 +37,7 @@ class RateLimit:
         now = self._clock()
         with self._lock:
             refused_before = 0
-            if now - self._window_start >= 1:
+            if not 0 <= now - self._window_start < 1:  # a new window (or a clock that was set back)
                 self._window_start, self._allowed = now, 0
                 refused_before, self._refused = self._refused, 0
             if rate and self._allowed >= rate:

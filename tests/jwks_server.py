@@ -6,33 +6,52 @@ import json
 import ssl
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 JWKS_PATH = "/.well-known/jwks.json"
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+@dataclass(frozen=True)
+class Raw:
+    """An answer written to the connection as it is, piece by piece: status line and headers included."""
+
+    pieces: Iterable[bytes]
+
+
+Answer = tuple[int, dict[str, str | None], Any] | Raw | None
+Responder = Callable[["TenantServer"], Answer]
 
 
 class TenantServer:
     """Serves ``keys`` as a JWK Set at ``JWKS_PATH``; counts every request it answers.
 
     Switch its behaviour by assigning ``respond``: a callable taking the server
-    and returning ``(status, headers, body)``, or ``None`` to drop the connection.
+    and returning ``(status, headers, body)``, a ``Raw`` answer (bytes sent as
+    they are, as ``drip_head`` does), or ``None`` to drop the connection.
     A header whose value is ``None`` is left out (``Content-Length`` is sent
     unless so removed); a body that is an iterable of byte strings is written
-    piece by piece, as ``drip`` does. ``hang`` makes every request wait until
-    ``release()`` (or server shutdown). With ``tls`` (a server-side
-    ``ssl.SSLContext``) it serves https instead of http.
+    piece by piece, as ``drip`` does. ``documents`` maps a path to a responder
+    of its own (``{DISCOVERY_PATH: discovery()}``); every other path, the
+    JWKS one included, is answered by ``respond``. ``hang`` makes every
+    request wait until ``release()`` (or server shutdown). With ``tls`` (a
+    server-side ``ssl.SSLContext``) it serves https instead of http.
     """
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.keys: list[dict[str, Any]] = []
-        self.respond: Callable[[TenantServer], tuple[int, dict[str, str | None], Any] | None] = serve_keys
+        self.respond: Responder = serve_keys
+        self.documents: dict[str, Responder] = {}
         self.requests: list[dict[str, str]] = []  # headers of each request, in order
+        self.paths: list[str] = []  # the path of each request, in order
         self._release = threading.Event()
         self._release.set()
-        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._lock = threading.Condition()  # guards requests and paths; notified at each request
         self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self._httpd.tls = tls
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
@@ -43,8 +62,17 @@ class TenantServer:
         return f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
 
     @property
+    def issuer(self) -> str:
+        """The issuer this tenant would be: its URL with a trailing slash, as Auth0 spells one."""
+        return self.url + "/"
+
+    @property
     def jwks_url(self) -> str:
         return self.url + JWKS_PATH
+
+    @property
+    def discovery_url(self) -> str:
+        return self.url + DISCOVERY_PATH
 
     @property
     def fetches(self) -> int:
@@ -57,20 +85,25 @@ class TenantServer:
     def release(self) -> None:
         self._release.set()
 
+    def pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` (a responder's pace); ``True`` when the server is stopping and the answer should end."""
+        return self._stopping.wait(seconds)
+
     def start(self) -> TenantServer:
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self.release()
         self._httpd.shutdown()
         self._httpd.server_close()
 
     def wait_for_fetches(self, count: int, timeout: float = 5.0) -> int:
-        deadline = time.monotonic() + timeout
-        while self.fetches < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self.fetches
+        """The number of requests once it reaches ``count`` (or ``timeout`` passes)."""
+        with self._lock:
+            self._lock.wait_for(lambda: len(self.requests) >= count, timeout)
+            return len(self.requests)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         tenant = self
@@ -82,12 +115,19 @@ class TenantServer:
                 super().setup()
 
             def do_GET(self) -> None:
+                path = urlsplit(self.path).path  # an absolute URL when the tenant is used as a proxy
                 with tenant._lock:
                     tenant.requests.append(dict(self.headers.items()))
+                    tenant.paths.append(path)
+                    tenant._lock.notify_all()
                 tenant._release.wait()
-                answer = tenant.respond(tenant)
+                answer = tenant.documents.get(path, tenant.respond)(tenant)
                 if answer is None:
                     self.close_connection = True
+                    return
+                if isinstance(answer, Raw):
+                    self.close_connection = True
+                    self.write(answer.pieces)
                     return
                 status, headers, body = answer
                 pieces = [body] if isinstance(body, bytes) else body
@@ -97,6 +137,9 @@ class TenantServer:
                     if value is not None:
                         self.send_header(name, value)
                 self.end_headers()
+                self.write(pieces)
+
+            def write(self, pieces: Iterable[bytes]) -> None:
                 for piece in pieces:
                     self.wfile.write(piece)
                     self.wfile.flush()
@@ -127,7 +170,7 @@ def serve_keys(tenant: TenantServer) -> tuple[int, dict[str, str | None], bytes]
     return 200, {"Content-Type": "application/json"}, json.dumps({"keys": tenant.keys}).encode()
 
 
-def serve(status: int, body: bytes | str = b"", **headers: str | None) -> Callable[[TenantServer], tuple]:
+def serve(status: int, body: bytes | str = b"", **headers: str | None) -> Responder:
     """A fixed answer, e.g. ``serve(500, "oops")`` or ``serve(302, Location="http://...")``.
 
     ``Content_Length=None`` sends the body without a length: it ends when the connection closes.
@@ -136,15 +179,52 @@ def serve(status: int, body: bytes | str = b"", **headers: str | None) -> Callab
     return lambda _tenant: (status, {name.replace("_", "-"): value for name, value in headers.items()}, payload)
 
 
-def drip(body: bytes, *, every: float, **headers: str | None) -> Callable[[TenantServer], tuple]:
+def discovery(**members: Any) -> Responder:
+    """An OpenID Provider metadata document naming ``tenant.issuer`` and its ``jwks_url``.
+
+    ``members`` replace or add members; a member given as ``None`` is left out.
+    """
+
+    def answer(tenant: TenantServer) -> tuple[int, dict[str, str | None], bytes]:
+        document = {"issuer": tenant.issuer, "jwks_uri": tenant.jwks_url, **members}
+        present = {name: value for name, value in document.items() if value is not None}
+        return 200, {"Content-Type": "application/json"}, json.dumps(present).encode()
+
+    return answer
+
+
+def drip(body: bytes, *, every: float, **headers: str | None) -> Responder:
     """A 200 answer sending ``body`` one byte per ``every`` seconds (a stalled but never silent tenant)."""
 
-    def pieces() -> Iterator[bytes]:
-        for index in range(len(body)):
-            yield body[index : index + 1]
-            time.sleep(every)
+    def answer(tenant: TenantServer) -> tuple[int, dict[str, str | None], Iterable[bytes]]:
+        def pieces() -> Iterator[bytes]:
+            for index in range(len(body)):
+                yield body[index : index + 1]
+                if tenant.pause(every):
+                    return
 
-    def answer(_tenant: TenantServer) -> tuple[int, dict[str, str | None], Iterable[bytes]]:
         return 200, {"Content-Length": str(len(body)), **{n.replace("_", "-"): v for n, v in headers.items()}}, pieces()
+
+    return answer
+
+
+def drip_head(*, every: float) -> Responder:
+    """The key set, its status line and headers sent one byte per ``every`` seconds, then the body at once.
+
+    Each byte comes well within a read timeout, so only a deadline on the whole fetch ends the wait.
+    """
+
+    def answer(tenant: TenantServer) -> Raw:
+        body = serve_keys(tenant)[2]
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+
+        def pieces() -> Iterator[bytes]:
+            for index in range(len(head)):
+                yield head[index : index + 1]
+                if tenant.pause(every):
+                    return
+            yield body
+
+        return Raw(pieces())
 
     return answer
