@@ -52,15 +52,18 @@ class AccessToken:
 
     @property
     def subject(self) -> str:
-        return self.claims["sub"]
+        subject: str = self.claims["sub"]
+        return subject
 
     @property
     def expires_at(self) -> float:
-        return self.claims["exp"]
+        expires_at: float = self.claims["exp"]
+        return expires_at
 
     @property
     def kid(self) -> str:
-        return self.header["kid"]
+        kid: str = self.header["kid"]
+        return kid
 
 
 class TokenValidator:
@@ -110,7 +113,7 @@ class TokenValidator:
                 return cached
             self._cache.discard(token)
         metrics.TOKEN_CACHE_MISSES.inc()
-        access_token = self._validate_uncached(token, allowed)
+        access_token = self._validate_uncached(token, allowed, per_request=issuers is not None)
         self._cache.put(token, access_token)
         return access_token
 
@@ -121,8 +124,8 @@ class TokenValidator:
             and self.key_sources[cached.issuer].peek(cached.kid) is cached.signing_key
         )
 
-    def _validate_uncached(self, token: str, allowed: Collection[str]) -> AccessToken:
-        if len(token) > self._max_length or not jose.COMPACT_JWS.fullmatch(token):
+    def _validate_uncached(self, token: str, allowed: Collection[str], *, per_request: bool) -> AccessToken:
+        if len(token) > self._max_length or not jose.is_compact_jws(token):
             raise MalformedToken
         header_segment, payload_segment, signature_segment = token.split(".")
         if len(header_segment) > MAX_HEADER_SEGMENT:
@@ -130,7 +133,7 @@ class TokenValidator:
         header = _parsed(header_segment)
         self._check_header(header)
         try:
-            issuer, claims = self._issuer(payload_segment, allowed)
+            issuer, claims = self._issuer(payload_segment, allowed, per_request=per_request)
             key = self._verified_key(issuer, header, token.rpartition(".")[0], signature_segment)
             if claims is None:
                 claims = _parsed(payload_segment)
@@ -162,12 +165,18 @@ class TokenValidator:
         if "crit" in header:  # we understand no extensions (RFC 7515 §4.1.11)
             raise MalformedToken("Token uses a critical extension that is not understood.")
 
-    def _issuer(self, payload_segment: str, allowed: Collection[str]) -> tuple[str, dict[str, Any] | None]:
-        """The issuer whose keys may verify the token, and the claims if they had to be read to know it."""
-        if len(allowed) == 1:
-            return next(iter(allowed)), None  # its ``iss`` is checked with the other claims
-        if not allowed:
-            raise MalformedToken("Unable to find appropriate key.")
+    def _issuer(
+        self, payload_segment: str, allowed: Collection[str], *, per_request: bool
+    ) -> tuple[str, dict[str, Any] | None]:
+        """The issuer whose keys may verify the token, and the claims if they had to be read to know it.
+
+        The one configured issuer is known without reading the payload (its ``iss`` is checked with
+        the other claims); a resolver's list is checked against the token's ``iss`` first.
+        """
+        if not per_request and len(allowed) <= 1:
+            if not allowed:
+                raise MalformedToken("Unable to find appropriate key.")  # nothing is trusted
+            return next(iter(allowed)), None
         claims = _parsed(payload_segment)
         issuer = claims.get("iss")
         if not isinstance(issuer, str) or issuer not in allowed:

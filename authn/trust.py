@@ -138,6 +138,9 @@ class ResolvedIssuers(Mapping[str, KeySource]):
                 self._caches.move_to_end(issuer)
             return cache
 
+    def __contains__(self, issuer: object) -> bool:
+        return issuer in self._caches  # without making a cache, unlike a lookup
+
     def __iter__(self) -> Iterator[str]:
         with self._lock:
             return iter(list(self._caches))
@@ -161,7 +164,8 @@ def issuers_for(request: HttpRequest) -> frozenset[str] | None:
     if resolver is None:
         return None
     issuers = set()
-    for domain in resolver(request) or ():
+    returned = resolver(request)
+    for domain in [returned] if isinstance(returned, str) else returned or ():
         if isinstance(domain, str) and domain_problem(domain) is None:
             issuers.add(issuer_of(domain))
         else:

@@ -1,0 +1,689 @@
+"""Issue 11, several issuers: two stand-in tenants on loopback over HTTPS, each with its own key set.
+
+``AUTH0_DOMAIN`` lists both tenants (``127.0.0.1:P1,127.0.0.1:P2``) and the
+test CA is trusted through ``SSL_CERT_FILE`` alone. Each tenant publishes its
+own RSA key under the same kid, so only the token's ``iss`` can pick the key
+set: a stranger's ``iss`` is refused before any key lookup, and each issuer's
+key cache, cooldown and outage are its own. Then a resolver callable, OpenID
+Connect discovery, ``manage.py jwks``, the system checks, and one real gunicorn.
+Time moves on a ``FakeClock``; nothing in ``authn`` is mocked.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.checks import Error, run_checks
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from rest_framework.test import APIClient
+
+from authn import trust
+from authn.conf import DEV_ISSUER
+from tests.conftest import AUDIENCE, KID, PRIVATE_MESSAGE, SCOPED_MESSAGE, public_jwk
+from tests.jwks_server import DISCOVERY_PATH, TenantServer, discovery, serve, serve_keys
+from tests.test_server import COMMANDS, Server, assert_clean, free_port, server_env, start, stop
+from tests.test_tokens import outbound_connections
+from tests.tls import server_tls_context
+
+COOLDOWN = 5  # AUTH0_JWKS_COOLDOWN_SECONDS in the tests that move the clock past it
+TTL = 600  # AUTH0_JWKS_CACHE_SECONDS likewise
+KEYS_PATH = "/tenant/keys.json"  # where a discovery document says the key set is: not the default path
+OTHER_KID = "key-2"
+
+INVALID_HEADER, INVALID_CLAIMS, JWKS_UNAVAILABLE = "invalid_header", "invalid_claims", "jwks_unavailable"
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def domain_of(tenant: TenantServer) -> str:
+    """The ``AUTH0_DOMAIN`` entry of ``tenant``: ``127.0.0.1:PORT``."""
+    return tenant.url.removeprefix("https://")
+
+
+def https_tenant(certificate_authority: dict[str, Path], key: rsa.RSAPrivateKey) -> TenantServer:
+    """A running HTTPS stand-in tenant publishing ``key`` as ``KID``."""
+    server = TenantServer(tls=server_tls_context(certificate_authority)).start()
+    server.keys = [public_jwk(key)]
+    return server
+
+
+def assert_refused(response: Any, code: str) -> None:
+    assert (response.status_code, response.json()["code"]) == (401, code)
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+
+
+def assert_unavailable(response: Any, retry_after: int = COOLDOWN) -> None:
+    assert (response.status_code, response.json()["code"]) == (503, JWKS_UNAVAILABLE)
+    assert response["Retry-After"] == str(retry_after)
+    assert "WWW-Authenticate" not in response
+
+
+def connects(seen: list[tuple[str, Any]]) -> list[Any]:
+    return [address for event, address in seen if event == "socket.connect"]
+
+
+def warnings_saying(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and text in r.getMessage()]
+
+
+@pytest.fixture(scope="module")
+def third_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def tenants(
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    certificate_authority: dict[str, Path],
+    rsa_key: rsa.RSAPrivateKey,
+    other_rsa_key: rsa.RSAPrivateKey,
+) -> Iterator[tuple[TenantServer, TenantServer]]:
+    """Two HTTPS tenants, each publishing its own key as ``KID``, and the settings that trust both by domain."""
+    first, second = https_tenant(certificate_authority, rsa_key), https_tenant(certificate_authority, other_rsa_key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate_authority["ca"]))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)  # the test CA is trusted through SSL_CERT_FILE alone
+    settings.AUTH0_DOMAIN = [domain_of(first), domain_of(second)]
+    settings.AUTH0_ISSUER = ""
+    settings.AUTH0_JWKS_URL = ""
+    settings.AUTH0_AUDIENCE = [AUDIENCE]
+    settings.AUTH0_JWKS_COOLDOWN_SECONDS = COOLDOWN
+    settings.AUTH0_JWKS_CACHE_SECONDS = TTL
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+@pytest.fixture
+def first(tenants: tuple[TenantServer, TenantServer]) -> TenantServer:
+    return tenants[0]
+
+
+@pytest.fixture
+def second(tenants: tuple[TenantServer, TenantServer]) -> TenantServer:
+    return tenants[1]
+
+
+@pytest.fixture
+def stranger(certificate_authority: dict[str, Path], rsa_key: rsa.RSAPrivateKey) -> Iterator[TenantServer]:
+    """A third HTTPS tenant nobody lists, publishing the first tenant's key: its tokens are genuinely signed."""
+    server = https_tenant(certificate_authority, rsa_key)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def token_of(
+    make_token: Callable[..., str],
+    tenants: tuple[TenantServer, TenantServer],
+    rsa_key: rsa.RSAPrivateKey,
+    other_rsa_key: rsa.RSAPrivateKey,
+) -> Callable[..., str]:
+    """``token_of(tenant, **claims)``: a valid token of ``tenant``, its ``iss`` and signed with its key."""
+    keys = {tenants[0]: rsa_key, tenants[1]: other_rsa_key}
+
+    def make(tenant: TenantServer, **claims: Any) -> str:
+        return make_token(**{"iss": tenant.issuer, "key": keys[tenant], **claims})
+
+    return make
+
+
+# -- several domains: each token verified by its own issuer's keys only ------------
+
+
+def test_several_domains_each_tenants_token_is_accepted(call, first, second, token_of):
+    for tenant in (first, second):
+        response = call("/api/private-scoped", token=token_of(tenant))
+        assert (response.status_code, response.json()) == (200, {"message": SCOPED_MESSAGE})
+    assert call("/api/private", token=token_of(first, sub="auth0|user-2")).status_code == 200
+
+    assert (first.fetches, second.fetches) == (1, 1)
+    assert first.requests[0]["User-Agent"].startswith("drf-auth0-authn/")
+
+
+@pytest.mark.parametrize(
+    "second_kid", [pytest.param(KID, id="both-publish-the-same-kid"), pytest.param(OTHER_KID, id="distinct-kids")]
+)
+def test_several_domains_token_signed_by_one_tenant_claiming_the_other_is_refused(
+    call, first, second, token_of, other_rsa_key, fake_time, second_kid
+):
+    second.keys = [public_jwk(other_rsa_key, second_kid)]
+    forged = token_of(first, iss=second.issuer)  # first's key, first's kid, second's iss
+
+    # Cold: the token's iss picks the second tenant, whose keys alone are fetched.
+    assert_refused(call("/api/private", token=forged), INVALID_HEADER)
+    assert (first.fetches, second.fetches) == (0, 1)
+
+    # Warm: both tenants' keys cached, and still the first tenant's key never verifies the second's iss.
+    assert call("/api/private", token=token_of(first)).status_code == 200
+    assert call("/api/private", token=token_of(second, kid=second_kid)).status_code == 200
+    assert_refused(call("/api/private", token=forged), INVALID_HEADER)
+    reverse = token_of(second, kid=second_kid, iss=first.issuer)
+    assert_refused(call("/api/private", token=reverse), INVALID_HEADER)
+    assert (first.fetches, second.fetches) == (1, 1)
+
+
+def signed_claims(key: rsa.RSAPrivateKey, **claims: Any) -> str:
+    """A token of valid claims but ``iss``, which is as given, even not a string (``jwt.encode`` refuses that)."""
+    now = int(time.time())
+    payload = {"sub": "auth0|user-1", "aud": AUDIENCE, "iat": now, "exp": now + 3600, **claims}
+    return jwt.api_jws.encode(json.dumps(payload).encode(), key, algorithm="RS256", headers={"kid": KID})
+
+
+UNLISTED_ISSUERS = [
+    pytest.param(lambda first, stranger: {"iss": stranger.issuer}, id="another-tenant-on-loopback"),
+    pytest.param(lambda first, stranger: {"iss": first.url}, id="listed-without-trailing-slash"),
+    pytest.param(lambda first, stranger: {"iss": first.issuer + "tenant/"}, id="listed-with-a-path"),
+    pytest.param(lambda first, stranger: {"iss": first.issuer.replace("https:", "http:")}, id="listed-over-plain-http"),
+    pytest.param(lambda first, stranger: {"iss": DEV_ISSUER}, id="development-issuer"),
+    pytest.param(lambda first, stranger: {"iss": [first.issuer]}, id="a-list"),
+    pytest.param(lambda first, stranger: {"iss": None}, id="null"),
+    pytest.param(lambda first, stranger: {}, id="missing"),
+]
+
+
+@pytest.mark.parametrize("claims", UNLISTED_ISSUERS)
+def test_several_domains_unlisted_iss_is_refused_without_any_fetch(call, first, second, stranger, rsa_key, claims):
+    token = signed_claims(rsa_key, **claims(first, stranger))
+
+    with outbound_connections() as seen:
+        response = call("/api/private", token=token)
+
+    assert_refused(response, INVALID_CLAIMS)
+    assert (first.fetches, second.fetches, stranger.fetches) == (0, 0, 0)
+    assert connects(seen) == []
+
+
+def test_several_domains_cold_outage_at_one_tenant_is_503_for_its_tokens_only(
+    call, first, second, token_of, fake_time, caplog
+):
+    first.respond = serve(500, "down")
+
+    assert_unavailable(call("/api/private", token=token_of(first)))
+    assert call("/api/private", token=token_of(second)).status_code == 200  # its cold fetch is not held back
+    first.respond = serve_keys
+    assert_unavailable(call("/api/private", token=token_of(first)))  # the first tenant's own cooldown
+    assert (first.fetches, second.fetches) == (1, 1)
+
+    fake_time.advance(COOLDOWN)
+    assert call("/api/private", token=token_of(first)).status_code == 200
+    assert call("/api/private", token=token_of(second, sub="auth0|user-2")).status_code == 200
+    assert (first.fetches, second.fetches) == (2, 1)
+    (failure,) = warnings_saying(caplog, "JWKS fetch failed")
+    assert failure.startswith(f"JWKS fetch failed issuer={first.issuer} url={first.jwks_url} reason=HTTP 500")
+
+
+def test_several_domains_kid_flood_at_one_tenant_fetches_nothing_at_the_other(call, first, second, token_of, fake_time):
+    assert call("/api/private", token=token_of(first)).status_code == 200
+    assert call("/api/private", token=token_of(second)).status_code == 200
+
+    for window in range(2):
+        for _ in range(20):
+            assert_refused(call("/api/private", token=token_of(first, kid=secrets.token_hex(8))), INVALID_HEADER)
+        assert call("/api/private", token=token_of(second, sub=f"auth0|user-{window}")).status_code == 200
+        assert (first.fetches, second.fetches) == (1 + window, 1)  # one refetch per cooldown, at the first only
+        fake_time.advance(COOLDOWN)
+
+
+def test_several_domains_stalled_tenant_holds_none_of_the_others_requests(settings, call, first, second, token_of):
+    settings.AUTH0_JWKS_READ_TIMEOUT = 30  # the held fetch ends when released, never by its deadline
+    first.hang()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(APIClient().get, "/api/private", HTTP_AUTHORIZATION=f"Bearer {token_of(first)}")
+        assert first.wait_for_fetches(1) == 1  # the first tenant's cold fetch is under way, and held there
+
+        assert call("/api/private", token=token_of(second)).status_code == 200  # a cold fetch of its own
+        assert not pending.done()
+
+        first.release()
+        assert pending.result(timeout=10).status_code == 200
+    assert (first.fetches, second.fetches) == (1, 1)
+
+
+def test_several_domains_key_change_at_one_tenant_invalidates_only_its_cached_tokens(
+    call, first, second, token_of, fake_time, third_rsa_key
+):
+    first_token, second_token = token_of(first), token_of(second)
+    assert call("/api/private", token=first_token).status_code == 200
+    assert call("/api/private", token=second_token).status_code == 200
+    first.keys = [public_jwk(third_rsa_key)]  # the same kid, another key
+    fake_time.advance(COOLDOWN)
+
+    assert_refused(call("/api/private", token=token_of(first, kid="unknown-kid")), INVALID_HEADER)  # a refetch
+    assert first.fetches == 2
+
+    assert_refused(call("/api/private", token=first_token), INVALID_HEADER)  # its cached form is dropped
+    assert call("/api/private", token=token_of(first, key=third_rsa_key)).status_code == 200
+    assert call("/api/private", token=second_token).status_code == 200
+    assert second.fetches == 1
+
+
+@pytest.mark.parametrize("as_text", [pytest.param(False, id="list"), pytest.param(True, id="comma-separated")])
+def test_several_domains_start_up_line_lists_every_issuer(settings, first, second, as_text):
+    if as_text:
+        settings.AUTH0_DOMAIN = f"{domain_of(first)}, {domain_of(second)}"
+
+    assert trust.describe() == (
+        f"Trusting Auth0 2 issuers {first.issuer} (keys from {first.jwks_url}); "
+        f"{second.issuer} (keys from {second.jwks_url}) for audience {AUDIENCE}"
+    )
+
+
+def test_readyz_several_domains_names_the_issuer_without_keys(client, first, second):
+    first.respond = serve(500, "down")
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "issuers": {first.issuer: "no usable signing keys", second.issuer: "ready"},
+    }
+
+
+# -- a resolver callable: the issuers trusted for each request -------------------------------
+
+
+@pytest.fixture
+def resolve_by_header(settings: Any, first: TenantServer, second: TenantServer) -> dict[str, Any]:
+    """``AUTH0_DOMAIN`` as a resolver: the domains of the request's ``X-Tenant`` header; edit the returned table."""
+    table: dict[str, Any] = {
+        "first": [domain_of(first)],
+        "second": [domain_of(second)],
+        "both": [domain_of(first), domain_of(second)],
+        "second-and-another": [domain_of(second), "login.example.com"],
+        "none": [],
+    }
+    settings.AUTH0_DOMAIN = lambda request: table.get(request.headers.get("X-Tenant", ""), [])
+    return table
+
+
+def test_resolver_token_of_a_named_tenant_is_accepted(call, first, second, token_of, resolve_by_header):
+    for tenant, named in ((first, "first"), (second, "second"), (first, "both"), (second, "both")):
+        response = call("/api/private-scoped", token=token_of(tenant), HTTP_X_TENANT=named)
+        assert (response.status_code, response.json()) == (200, {"message": SCOPED_MESSAGE}), named
+
+    assert (first.fetches, second.fetches) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        pytest.param("second-and-another", id="other-tenants-named"),
+        pytest.param("second", id="one-other-tenant-named"),
+        pytest.param("none", id="no-tenant-named"),
+    ],
+)
+def test_resolver_token_of_a_tenant_not_named_is_refused_without_any_fetch(
+    call, first, second, token_of, resolve_by_header, named
+):
+    with outbound_connections() as seen:
+        response = call("/api/private", token=token_of(first), HTTP_X_TENANT=named)
+
+    outcome = (response.status_code, response.json()["code"], first.fetches, second.fetches, len(connects(seen)))
+    assert outcome == (401, INVALID_CLAIMS, 0, 0, 0)
+
+
+def test_resolver_cached_token_is_refused_where_its_tenant_is_not_named(
+    call, first, second, token_of, resolve_by_header
+):
+    token = token_of(first)
+    assert call("/api/private", token=token, HTTP_X_TENANT="both").status_code == 200
+
+    assert_refused(call("/api/private", token=token, HTTP_X_TENANT="second-and-another"), INVALID_CLAIMS)
+    assert call("/api/private", token=token, HTTP_X_TENANT="first").status_code == 200
+    assert (first.fetches, second.fetches) == (1, 0)
+
+
+def test_resolver_outage_at_one_tenant_is_503_for_its_tokens_only(
+    call, first, second, token_of, resolve_by_header, fake_time
+):
+    first.respond = serve(500, "down")
+
+    assert_unavailable(call("/api/private", token=token_of(first), HTTP_X_TENANT="both"))
+    assert call("/api/private", token=token_of(second), HTTP_X_TENANT="both").status_code == 200
+    assert (first.fetches, second.fetches) == (1, 1)
+
+
+def bad_entries(first: TenantServer) -> list[Any]:
+    """What a resolver might wrongly return for ``first``: none of it is a domain."""
+    domain = domain_of(first)
+    return [first.url, first.issuer, f"{domain}/tenant", "127.0.0.1:1:2", "", " ", 42, None, domain.encode(), [domain]]
+
+
+def test_resolver_bad_entries_are_ignored_each_with_a_warning(call, first, token_of, resolve_by_header, caplog):
+    resolve_by_header["mixed"] = [*bad_entries(first), domain_of(first)]
+
+    assert call("/api/private", token=token_of(first), HTTP_X_TENANT="mixed").status_code == 200
+    assert first.fetches == 1
+    assert warnings_saying(caplog, "AUTH0_DOMAIN resolver returned") == [
+        f"AUTH0_DOMAIN resolver returned {str(bad)[:100]!r}, which is not a domain; ignored"
+        for bad in bad_entries(first)
+    ]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(lambda first: None, id="none"),
+        pytest.param(lambda first: (), id="nothing"),
+        pytest.param(lambda first: [first.url], id="only-a-url"),
+        pytest.param(lambda first: [42, b"x"], id="only-non-strings"),
+    ],
+)
+def test_resolver_naming_no_usable_domain_refuses_without_any_fetch(
+    call, first, second, token_of, resolve_by_header, answer
+):
+    resolve_by_header["bad"] = answer(first)
+
+    with outbound_connections() as seen:
+        response = call("/api/private", token=token_of(first), HTTP_X_TENANT="bad")
+
+    assert response.status_code == 401
+    assert (first.fetches, second.fetches) == (0, 0)
+    assert connects(seen) == []
+
+
+def test_resolver_start_up_line_says_issuers_are_decided_per_request(resolve_by_header):
+    assert trust.describe() == (
+        f"Trusting the issuers AUTH0_DOMAIN's resolver names for each request, for audience {AUDIENCE}"
+    )
+
+
+def test_resolver_disables_the_development_issuer(settings):
+    settings.DEBUG = True
+    settings.AUTH0_DOMAIN = lambda request: []
+
+    assert trust.dev_issuer() is None
+    assert trust.describe().startswith("Trusting the issuers AUTH0_DOMAIN's resolver names for each request")
+
+
+# -- OpenID Connect discovery, per issuer -----------------------------------------------------
+
+
+@pytest.fixture
+def discovering(settings: Any, first: TenantServer, second: TenantServer) -> tuple[TenantServer, TenantServer]:
+    """Discovery on; each tenant's document sends its key set to ``KEYS_PATH``, and the default path is a 404."""
+    settings.AUTH0_OIDC_DISCOVERY = True
+    for tenant in (first, second):
+        tenant.documents[DISCOVERY_PATH] = discovery(jwks_uri=tenant.url + KEYS_PATH)
+        tenant.documents[KEYS_PATH] = serve_keys
+        tenant.respond = serve(404)
+    return first, second
+
+
+def test_discovery_several_domains_each_documents_jwks_uri_is_used(
+    call, first, second, token_of, discovering, fake_time
+):
+    for tenant in (first, second):
+        assert call("/api/private", token=token_of(tenant)).status_code == 200
+    assert first.paths == second.paths == [DISCOVERY_PATH, KEYS_PATH]
+
+    fake_time.advance(COOLDOWN)  # an unknown kid refetches the key set; the document is still fresh
+    assert_refused(call("/api/private", token=token_of(first, kid="unknown-kid")), INVALID_HEADER)
+    assert first.paths == [DISCOVERY_PATH, KEYS_PATH, KEYS_PATH]
+    assert second.paths == [DISCOVERY_PATH, KEYS_PATH]
+
+
+def test_discovery_document_for_another_listed_issuer_is_503_with_a_log_line(
+    call, first, second, token_of, discovering, caplog
+):
+    # The first tenant's document names the second, which this process also trusts: still not the first's.
+    first.documents[DISCOVERY_PATH] = discovery(issuer=second.issuer, jwks_uri=first.url + KEYS_PATH)
+
+    assert_unavailable(call("/api/private", token=token_of(first)))
+    assert call("/api/private", token=token_of(second)).status_code == 200
+
+    assert first.paths == [DISCOVERY_PATH]  # no key set fetched on the word of a document for someone else
+    (failure,) = warnings_saying(caplog, "JWKS fetch failed")
+    assert failure.startswith(f"JWKS fetch failed issuer={first.issuer} url={first.discovery_url} ")
+    assert f"discovery document is for issuer {second.issuer!r}, not {first.issuer!r}" in failure
+
+
+def test_discovery_outage_after_a_good_fetch_keeps_serving(
+    call, first, second, token_of, discovering, fake_time, caplog, third_rsa_key, rsa_key
+):
+    old_token = token_of(first)
+    assert call("/api/private", token=old_token).status_code == 200
+    first.documents[DISCOVERY_PATH] = serve(503, "down for maintenance")
+    first.keys = [public_jwk(rsa_key), public_jwk(third_rsa_key, OTHER_KID)]
+    fake_time.advance(TTL)  # the key set and the discovered jwks_uri are both due for a refresh
+
+    assert call("/api/private", token=old_token).status_code == 200
+    assert call("/api/private", token=token_of(first, key=third_rsa_key, kid=OTHER_KID)).status_code == 200
+
+    assert first.paths == [DISCOVERY_PATH, KEYS_PATH, DISCOVERY_PATH, KEYS_PATH]
+    (warning,) = warnings_saying(caplog, "OIDC discovery failed")
+    assert warning == (
+        f"OIDC discovery failed issuer={first.issuer} reason=HTTP 503; keeping jwks_uri={first.url}{KEYS_PATH}"
+    )
+    assert second.fetches == 0
+
+
+# -- manage.py jwks -------------------------------------------------------------------------
+
+
+def run_jwks_command() -> str:
+    out = io.StringIO()
+    call_command("jwks", stdout=out)
+    return out.getvalue()
+
+
+def test_jwks_command_several_domains_reports_each_issuer_in_turn(first, second):
+    output = run_jwks_command()
+
+    lines = output.splitlines()
+    first_at, second_at = lines.index(f"Issuer {first.issuer}"), lines.index(f"Issuer {second.issuer}")
+    assert first_at < second_at
+    for tenant, report in ((first, lines[first_at:second_at]), (second, lines[second_at:])):
+        assert report[1:] == [
+            f"Fetching {tenant.jwks_url}",
+            "usable: kid=key-1 alg=RS256 bits=2048",
+            "1 usable signing key(s).",
+        ]
+    assert (first.fetches, second.fetches) == (1, 1)
+
+
+def test_jwks_command_one_unusable_tenant_fails_naming_it_after_reporting_the_other(first, second):
+    first.respond = serve(500, "down")
+    out = io.StringIO()
+
+    with pytest.raises(CommandError) as raised:  # manage.py exits with status 1
+        call_command("jwks", stdout=out)
+
+    assert str(raised.value) == f"Unusable key set from {first.jwks_url}: HTTP 500"
+    assert f"Issuer {first.issuer}\n" in out.getvalue()
+    assert f"Issuer {second.issuer}\nFetching {second.jwks_url}\n" in out.getvalue()
+    assert (first.fetches, second.fetches) == (1, 1)
+
+
+def test_jwks_command_discovery_reports_each_document_and_key_set(first, second, discovering):
+    output = run_jwks_command()
+
+    for tenant in (first, second):
+        assert (
+            f"Issuer {tenant.issuer}\nDiscovering {tenant.discovery_url}\nFetching {tenant.url}{KEYS_PATH}\n" in output
+        )
+    assert first.paths == second.paths == [DISCOVERY_PATH, KEYS_PATH]
+
+
+def test_jwks_command_resolver_is_an_error(settings):
+    settings.AUTH0_DOMAIN = lambda request: []
+
+    with pytest.raises(CommandError, match="AUTH0_DOMAIN is a resolver"):
+        run_jwks_command()
+
+
+# -- system checks ----------------------------------------------------------------------------
+
+
+def authn_errors() -> dict[str, list[str]]:
+    """The messages of each ``authn.`` error id the system checks report."""
+    found: dict[str, list[str]] = {}
+    for message in run_checks(include_deployment_checks=True):
+        if isinstance(message, Error) and message.id.startswith("authn."):
+            assert message.hint
+            found.setdefault(message.id, []).append(message.msg)
+    return found
+
+
+@pytest.fixture
+def domains_settings(settings: Any) -> Any:
+    settings.DEBUG = False
+    settings.AUTH0_DOMAIN = "dev-abc.us.auth0.com,login.example.com"
+    settings.AUTH0_AUDIENCE = ["https://api.example.com"]
+    settings.AUTH0_ISSUER = ""
+    settings.AUTH0_JWKS_URL = ""
+    return settings
+
+
+def test_checks_several_domains_pass(domains_settings):
+    assert authn_errors() == {}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        pytest.param({"AUTH0_ISSUER": "https://login.example.com/"}, "AUTH0_ISSUER", id="issuer"),
+        pytest.param({"AUTH0_JWKS_URL": "https://login.example.com/keys.json"}, "AUTH0_JWKS_URL", id="jwks-url"),
+        pytest.param(
+            {"AUTH0_ISSUER": "https://login.example.com/", "AUTH0_JWKS_URL": "https://login.example.com/keys.json"},
+            "AUTH0_ISSUER and AUTH0_JWKS_URL",
+            id="both",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "domain",
+    [
+        pytest.param("dev-abc.us.auth0.com,login.example.com", id="comma-separated"),
+        pytest.param(["dev-abc.us.auth0.com", "login.example.com"], id="list"),
+        pytest.param(lambda request: ["login.example.com"], id="resolver"),
+    ],
+)
+def test_checks_several_domains_with_an_override_is_e012(domains_settings, overrides, named, domain):
+    domains_settings.AUTH0_DOMAIN = domain
+    for name, value in overrides.items():
+        setattr(domains_settings, name, value)
+
+    assert authn_errors() == {"authn.E012": [f"{named} can only be set with a single AUTH0_DOMAIN."]}
+
+
+@pytest.mark.parametrize(
+    "domain", [pytest.param("login.example.com", id="text"), pytest.param(["login.example.com"], id="one-item-list")]
+)
+def test_checks_single_domain_with_overrides_passes(domains_settings, domain):
+    domains_settings.AUTH0_DOMAIN = domain
+    domains_settings.AUTH0_ISSUER = "https://login.example.com/"
+    domains_settings.AUTH0_JWKS_URL = "https://login.example.com/keys.json"
+
+    assert authn_errors() == {}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param("https://login.example.com", id="scheme"),
+        pytest.param("a/b", id="path"),
+        pytest.param("login.example.com:443:443", id="two-ports"),
+        pytest.param("login.example.com:99999", id="port-out-of-range"),
+        pytest.param("login example.com", id="inner-space"),
+        pytest.param("user@login.example.com", id="userinfo"),
+    ],
+)
+@pytest.mark.parametrize("as_text", [pytest.param(False, id="list"), pytest.param(True, id="comma-separated")])
+def test_checks_bad_entry_in_several_domains_is_e001_naming_it(domains_settings, bad, as_text):
+    entries = ["dev-abc.us.auth0.com", bad]
+    domains_settings.AUTH0_DOMAIN = ",".join(entries) if as_text else entries
+
+    (message,) = authn_errors()["authn.E001"]
+    assert f"{bad!r} is not one" in message
+
+
+def test_checks_resolver_domain_passes(domains_settings):
+    domains_settings.AUTH0_DOMAIN = lambda request: ["login.example.com"]
+
+    assert authn_errors() == {}
+
+
+# -- the real server: gunicorn configured by the environment alone -------------------------------
+
+
+@pytest.fixture(scope="module")
+def served_tenants(
+    certificate_authority: dict[str, Path], rsa_key: rsa.RSAPrivateKey, other_rsa_key: rsa.RSAPrivateKey
+) -> Iterator[tuple[TenantServer, TenantServer]]:
+    first, second = https_tenant(certificate_authority, rsa_key), https_tenant(certificate_authority, other_rsa_key)
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+def several_domains_env(tenants: tuple[TenantServer, TenantServer], ca: Path) -> dict[str, str]:
+    env = server_env(AUTH0_DOMAIN=",".join(domain_of(t) for t in tenants), AUTH0_AUDIENCE=AUDIENCE)
+    env.pop("REQUESTS_CA_BUNDLE", None)
+    env["SSL_CERT_FILE"] = str(ca)
+    return env
+
+
+@pytest.fixture(scope="module")
+def multi_tenant_server(
+    served_tenants: tuple[TenantServer, TenantServer],
+    certificate_authority: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    port = free_port()
+    env = several_domains_env(served_tenants, certificate_authority["ca"])
+    served = start(COMMANDS["gunicorn"](port), env, tmp_path_factory.mktemp("issuers") / "server.log", port)
+    yield served
+    stop(served)
+    assert_clean(served.log_text())
+
+
+def test_gunicorn_several_domains_accept_each_tenants_tokens(
+    multi_tenant_server, served_tenants, make_token, rsa_key, other_rsa_key
+):
+    first, second = served_tenants
+    for tenant, key in ((first, rsa_key), (second, other_rsa_key)):
+        response = multi_tenant_server.get("/api/private-scoped", make_token(iss=tenant.issuer, key=key))
+        assert (response.status_code, response.json()) == (200, {"message": SCOPED_MESSAGE})
+        assert multi_tenant_server.get("/api/private/", make_token(iss=tenant.issuer, key=key)).json() == {
+            "message": PRIVATE_MESSAGE
+        }
+
+
+def test_gunicorn_several_domains_refuse_cross_tenant_and_unlisted_tokens(
+    multi_tenant_server, served_tenants, make_token, rsa_key
+):
+    first, second = served_tenants
+    forged = multi_tenant_server.get("/api/private", make_token(iss=second.issuer, key=rsa_key))
+    assert (forged.status_code, forged.json()["code"]) == (401, INVALID_HEADER)
+
+    fetches = (first.fetches, second.fetches)
+    for iss in ("https://login.example.com/", first.url):
+        unlisted = multi_tenant_server.get("/api/private", make_token(iss=iss, key=rsa_key, sub=iss))
+        assert (unlisted.status_code, unlisted.json()["code"]) == (401, INVALID_CLAIMS)
+        assert 'error="invalid_token"' in unlisted.headers["WWW-Authenticate"]
+    assert (first.fetches, second.fetches) == fetches
+
+
+def test_gunicorn_several_domains_start_up_line_names_both_issuers(multi_tenant_server, served_tenants):
+    first, second = served_tenants
+    lines = [line for line in multi_tenant_server.log_text().splitlines() if "Trusting" in line]
+    assert lines  # one per worker
+    for line in lines:
+        assert "Trusting Auth0 2 issuers " in line
+        assert f"{first.issuer} (keys from {first.jwks_url}); {second.issuer} (keys from {second.jwks_url})" in line
