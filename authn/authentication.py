@@ -20,7 +20,7 @@ from authn.exceptions import api_exception, challenge, credentials_challenge
 from authn.tokens import AccessToken
 
 SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+) +([A-Za-z0-9._~+/-]+=*)")
+TOKEN68_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 
 
 class Auth0JWTAuthentication(BaseAuthentication):
@@ -33,7 +33,7 @@ class Auth0JWTAuthentication(BaseAuthentication):
         scheme = _accepted_scheme(header)
         try:
             if scheme is None:
-                if len(request.authenticators) > 1:
+                if len(request.authenticators or ()) > 1:
                     return None  # another authentication class may take this scheme
                 raise InvalidRequest
             token = _token(header, scheme)
@@ -42,9 +42,9 @@ class Auth0JWTAuthentication(BaseAuthentication):
             user = self.user_for(access_token)
         except AuthnError as error:
             error.scheme = _challenge_scheme(scheme)
-            request.authn_error = error
+            request.authn_error = error  # type: ignore[attr-defined] # for authenticate_header()
             raise api_exception(error) from error
-        request.authn_scheme = scheme
+        request.authn_scheme = scheme  # type: ignore[attr-defined] # for HasScope's challenge
         return user, access_token
 
     def user_for(self, access_token: AccessToken) -> Any:
@@ -52,11 +52,22 @@ class Auth0JWTAuthentication(BaseAuthentication):
         return users.TokenUser(access_token)
 
     def authenticate_header(self, request: Request) -> str:
+        """The challenge of this request's refusal; DRF asks the first authentication class listed."""
         error = getattr(request, "authn_error", None)
-        if error is None and "HTTP_AUTHORIZATION" in request.META:
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if error is None and header is not None:
+            if _accepted_scheme(header) is None and (other := self._others_challenge(request)):
+                return other  # the scheme of another class listed: its challenge
             error = InvalidRequest()  # nobody took the credentials sent
-            error.scheme = _challenge_scheme(_accepted_scheme(request.META["HTTP_AUTHORIZATION"]))
+            error.scheme = _challenge_scheme(_accepted_scheme(header))
         return (challenge(error) if error is not None else None) or credentials_challenge()
+
+    def _others_challenge(self, request: Request) -> str | None:
+        for other in request.authenticators or ():
+            found = getattr(other, "authenticate_header", None) if other is not self else None
+            if found is not None and isinstance(value := found(request), str) and value:
+                return value
+        return None
 
 
 class Auth0UserAuthentication(Auth0JWTAuthentication):
@@ -84,12 +95,19 @@ def _challenge_scheme(scheme: str | None) -> str:
 
 
 def _token(header: str, scheme: str) -> str:
-    """The token68 of ``<scheme> 1*SP <token68>``, within the size limit."""
+    """The token68 of ``<scheme> 1*SP <token68>`` (RFC 7235 §2.1), within the size limit."""
     if len(header) > auth0_settings.max_token_length + 64:  # the scheme and spaces
         raise MalformedToken  # refused before any parsing: no work proportional to an attacker's input
-    credentials = CREDENTIALS.fullmatch(header)
-    if credentials is None:
+    written_scheme, space, rest = header.partition(" ")
+    token = rest.lstrip(" ")
+    if written_scheme.lower() != scheme or not space or not _is_token68(token):
         raise InvalidRequest
     if scheme == "bearer" and auth0_settings.dpop_mode == "required":
         raise InvalidRequest("Authorization header must be DPoP token.")
-    return credentials.group(2)
+    return token
+
+
+def _is_token68(value: str) -> bool:
+    """1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=", checked at C speed."""
+    body = value.rstrip("=")
+    return bool(body) and body.isascii() and not body.encode("ascii").translate(None, TOKEN68_ALPHABET)

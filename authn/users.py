@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import models
 from django.utils.module_loading import import_string
 
 from authn.conf import auth0_settings
@@ -66,7 +67,7 @@ def user_for_token(token: AccessToken) -> Any:
     """
     user_model = get_user_model()
     field_name = lookup_field(user_model)
-    max_length = user_model._meta.get_field(field_name).max_length
+    max_length = getattr(user_model._meta.get_field(field_name), "max_length", None)
     if max_length is not None and len(token.subject) > max_length:
         raise InactiveUser("Token subject is too long for a user name.")
     user, created = user_model._default_manager.get_or_create(
@@ -81,15 +82,15 @@ def user_for_token(token: AccessToken) -> Any:
 
 
 def lookup_field(user_model: Any) -> str:
-    """``AUTH0_USER_LOOKUP_FIELD``, if it names a unique field of ``user_model`` (one user per ``sub``)."""
+    """``AUTH0_USER_LOOKUP_FIELD``, if it names a unique text field of ``user_model`` (one user per ``sub``)."""
     name = auth0_settings.user_lookup_field
     try:
         field = user_model._meta.get_field(name)
     except FieldDoesNotExist:
         field = None
-    if field is None or not getattr(field, "unique", False):
+    if not isinstance(field, (models.CharField, models.TextField)) or not field.unique:
         raise ImproperlyConfigured(
-            f"AUTH0_USER_LOOKUP_FIELD must name a unique field of {user_model.__name__}, got {name!r}."
+            f"AUTH0_USER_LOOKUP_FIELD must name a unique text field of {user_model.__name__}, got {name!r}."
         )
     return name
 

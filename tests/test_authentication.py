@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authn.authentication import Auth0JWTAuthentication
@@ -201,3 +202,18 @@ def test_has_scope_on_view_without_valid_required_scopes_is_configuration_error(
         view.required_scopes = scopes
     with pytest.raises(ImproperlyConfigured, match="required_scopes"):
         has_scope(rf, view)
+
+
+class BasicAfterOursView(APIView):
+    authentication_classes = (Auth0JWTAuthentication, BasicAuthentication)
+
+    def get(self, request):
+        return Response({"user": str(request.user)})
+
+
+@pytest.mark.django_db
+def test_refused_credentials_of_another_class_get_that_class_challenge(rf, tenant):
+    header = "Basic " + base64.b64encode(b"nobody:wrong").decode()
+    response = BasicAfterOursView.as_view()(rf.get("/", HTTP_AUTHORIZATION=header))
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Basic realm="api"'

@@ -1,0 +1,359 @@
+"""``Auth0UserAuthentication``: the token's ``sub`` as a row of the project's user model.
+
+In process, a view of this module with ``authentication_classes = [Auth0UserAuthentication]`` is
+called through DRF's request factory. The race on the first request of a new ``sub`` is run for real:
+one gunicorn (several workers x threads) of this project on a real PostgreSQL, selecting the class
+through ``tests/user_mapping_settings.py``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+import requests
+from django.contrib import admin
+from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.auth.models import Group, Permission, User
+from django.core.exceptions import ImproperlyConfigured
+from django.template import engines
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.test import APIRequestFactory
+from rest_framework.views import APIView
+
+from authn import checks
+from authn.authentication import Auth0UserAuthentication
+from authn.tokens import AccessToken
+from tests.conftest import PRIVATE_MESSAGE, public_jwk
+from tests.jwks_server import TenantServer
+from tests.test_server import COMMANDS, ROOT, assert_clean, free_port, start, stop, tenant_env
+
+USER_CLASS = "authn.authentication.Auth0UserAuthentication"
+INVALID_TOKEN = 'Bearer realm="api", error="invalid_token"'
+
+
+class WhoAmI(APIView):
+    """A view of someone else's project: Django users, not token users."""
+
+    authentication_classes = (Auth0UserAuthentication,)
+    permission_classes = (IsAuthenticated,)
+
+    def get(self, request):
+        return Response({"username": request.user.get_username()})
+
+
+who_am_i = WhoAmI.as_view()
+
+
+def get(token):
+    """GET the view with ``token``: (the response, the DRF request it answered)."""
+    response = who_am_i(APIRequestFactory().get("/me", HTTP_AUTHORIZATION=f"Bearer {token}"))
+    return response, response.renderer_context["request"]
+
+
+def user_of(token):
+    response, request = get(token)
+    assert response.status_code == 200, response.data
+    return request.user
+
+
+hook_calls = []
+
+
+def copy_email_claim(user, token, created):
+    """A claims hook, named by its dotted path in one test: records its call and copies ``email``."""
+    hook_calls.append((user, token, created))
+    if user.email != token.claims.get("email", ""):
+        user.email = token.claims.get("email", "")
+        user.save(update_fields=["email"])
+
+
+@pytest.fixture
+def hook():
+    hook_calls.clear()
+    yield hook_calls
+    hook_calls.clear()
+
+
+pytestmark = pytest.mark.django_db
+
+
+# -- the user row ------------------------------------------------------------------
+
+
+def test_user_authentication_first_request_creates_an_unprivileged_user(tenant, make_token):
+    user = user_of(make_token(sub="auth0|new-1"))
+    assert isinstance(user, User)
+    assert user.username == "auth0|new-1"
+    assert not user.has_usable_password()
+    assert (user.is_active, user.is_staff, user.is_superuser) == (True, False, False)
+    assert User.objects.filter(username="auth0|new-1").count() == 1
+
+
+def test_user_authentication_admin_claims_in_token_grant_no_privileges(tenant, make_token):
+    user = user_of(make_token(sub="auth0|new-2", is_staff=True, is_superuser=True, permissions=["admin"]))
+    assert (user.is_staff, user.is_superuser) == (False, False)
+
+
+def test_user_authentication_next_request_finds_the_same_row(tenant, make_token):
+    first = user_of(make_token(sub="auth0|again"))
+    second = user_of(make_token(sub="auth0|again", scope="other", jti="second"))
+    assert first.pk == second.pk
+    assert User.objects.filter(username="auth0|again").count() == 1
+
+
+def test_user_authentication_request_auth_is_the_access_token(tenant, make_token):
+    response, request = get(make_token(sub="auth0|auth", scope="read:messages write:x"))
+    assert response.data == {"username": "auth0|auth"}
+    assert isinstance(request.auth, AccessToken)
+    assert request.auth.subject == request.user.username == "auth0|auth"
+    assert request.auth.scopes == frozenset({"read:messages", "write:x"})
+
+
+def test_user_authentication_existing_user_is_found_not_copied(tenant, make_token):
+    existing = User.objects.create(username="auth0|existing", email="old@example.com", password="md5$salt$hash")
+    user = user_of(make_token(sub="auth0|existing"))
+    assert user.pk == existing.pk
+    assert (user.email, user.password) == ("old@example.com", "md5$salt$hash")  # left as they were
+
+
+def test_token_user_is_still_the_default_and_creates_no_row(tenant, make_token, call):
+    response = call("/api/private", make_token(sub="auth0|stateless"))
+    assert response.json() == {"message": PRIVATE_MESSAGE}
+    assert not User.objects.exists()
+
+
+# -- Django's permissions, groups, templates and admin audit ------------------------
+
+
+def test_user_authentication_has_perm_follows_granted_permission(tenant, make_token):
+    token = make_token(sub="auth0|perm")
+    assert not user_of(token).has_perm("auth.view_user")
+    User.objects.get(username="auth0|perm").user_permissions.add(Permission.objects.get(codename="view_user"))
+    assert user_of(token).has_perm("auth.view_user")
+    assert not user_of(token).has_perm("auth.delete_user")
+
+
+def test_user_authentication_has_perm_follows_group_membership(tenant, make_token):
+    token = make_token(sub="auth0|grouped")
+    assert not user_of(token).has_perm("auth.change_group")
+    editors = Group.objects.create(name="editors")
+    editors.permissions.add(Permission.objects.get(codename="change_group"))
+    User.objects.get(username="auth0|grouped").groups.add(editors)
+    user = user_of(token)
+    assert user.has_perm("auth.change_group")
+    assert user.get_group_permissions() == {"auth.change_group"}
+
+
+def test_user_authentication_user_is_in_templates(tenant, make_token):
+    User.objects.create_user("auth0|templated").user_permissions.add(Permission.objects.get(codename="view_user"))
+    _, request = get(make_token(sub="auth0|templated"))
+    template = engines["django"].from_string(
+        "{{ user.get_username }}|{{ user.is_authenticated }}|{{ perms.auth.view_user }}|{{ perms.auth.add_user }}"
+    )
+    # DRF sets the user on the Django request too: context processors see it.
+    assert template.render(request=request._request) == "auth0|templated|True|True|False"
+
+
+def test_user_authentication_admin_log_entry_names_the_user(tenant, make_token):
+    _, request = get(make_token(sub="auth0|auditor"))
+    group = Group.objects.create(name="audited")
+    admin.site.get_model_admin(Group).log_addition(request, group, "Added.")
+    entry = LogEntry.objects.get()
+    assert (entry.user, entry.action_flag, entry.object_repr) == (request.user, ADDITION, "audited")
+
+
+# -- refusals ------------------------------------------------------------------------
+
+
+def test_user_authentication_inactive_user_is_refused(tenant, make_token):
+    User.objects.create_user("auth0|gone", is_active=False)
+    response, _ = get(make_token(sub="auth0|gone"))
+    assert response.status_code == 401
+    assert response.data == {
+        "code": "user_inactive",
+        "description": "User is inactive or cannot be mapped to an account.",
+    }
+    assert response["WWW-Authenticate"] == INVALID_TOKEN
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [
+        pytest.param(150, 200, id="as-long-as-username"),
+        pytest.param(151, 401, id="one-longer"),
+        pytest.param(1000, 401, id="far-longer"),
+    ],
+)
+def test_user_authentication_subject_longer_than_username_is_refused(tenant, make_token, length, status):
+    sub = "auth0|" + "x" * (length - 6)
+    response, _ = get(make_token(sub=sub))
+    assert response.status_code == status
+    if status == 401:
+        assert response.data["code"] == "user_inactive"
+        assert response["WWW-Authenticate"] == INVALID_TOKEN
+    assert User.objects.filter(username=sub[:150]).count() == (1 if status == 200 else 0)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"exp": 1}, id="expired"),
+        pytest.param({"aud": "https://other.example.com"}, id="other-audience"),
+    ],
+)
+def test_user_authentication_refused_token_creates_no_user(tenant, make_token, changes):
+    response, _ = get(make_token(sub="auth0|refused", **changes))
+    assert response.status_code == 401
+    assert not User.objects.exists()
+
+
+def test_user_authentication_malformed_token_creates_no_user(tenant):
+    response, _ = get("x.y.z")
+    assert (response.status_code, response.data["code"]) == (401, "invalid_header")
+    assert not User.objects.exists()
+
+
+# -- AUTH0_USER_LOOKUP_FIELD ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        pytest.param("email", id="not-unique"),
+        pytest.param("first_name", id="not-unique-either"),
+        pytest.param("nickname", id="no-such-field"),
+    ],
+)
+def test_user_lookup_field_not_unique_is_improperly_configured(tenant, make_token, settings, field):
+    settings.AUTH0_USER_LOOKUP_FIELD = field
+    with pytest.raises(ImproperlyConfigured, match="AUTH0_USER_LOOKUP_FIELD must name a unique text field of User"):
+        get(make_token(sub="auth0|lookup"))
+    assert not User.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        pytest.param("email", id="not-unique"),
+        pytest.param("nickname", id="no-such-field"),
+    ],
+)
+def test_user_lookup_field_check_e017_when_the_class_is_a_default(settings, field):
+    settings.AUTH0_USER_LOOKUP_FIELD = field
+    assert checks.check_user_lookup_field() == []  # the class is not in use: nothing to say
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_AUTHENTICATION_CLASSES": [USER_CLASS]}
+    assert [error.id for error in checks.check_user_lookup_field()] == ["authn.E017"]
+
+
+def test_user_lookup_field_that_cannot_hold_a_sub_fails_check_e017(settings):
+    settings.AUTH0_USER_LOOKUP_FIELD = "id"
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_AUTHENTICATION_CLASSES": [USER_CLASS]}
+    assert [error.id for error in checks.check_user_lookup_field()] == ["authn.E017"]
+
+
+def test_user_lookup_field_username_passes_the_check(settings):
+    settings.AUTH0_USER_LOOKUP_FIELD = "username"
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_AUTHENTICATION_CLASSES": [USER_CLASS]}
+    assert checks.check_user_lookup_field() == []
+
+
+# -- AUTH0_USER_CLAIMS_HOOK -------------------------------------------------------------
+
+
+def test_user_claims_hook_callable_gets_user_token_and_created(tenant, make_token, settings, hook):
+    settings.AUTH0_USER_CLAIMS_HOOK = copy_email_claim
+    first = user_of(make_token(sub="auth0|hooked", email="ada@example.com"))
+    second = user_of(make_token(sub="auth0|hooked", email="ada@example.com", jti="second"))
+    assert [created for _, _, created in hook] == [True, False]
+    assert [user.pk for user, _, _ in hook] == [first.pk, second.pk]
+    assert all(isinstance(token, AccessToken) and token.subject == "auth0|hooked" for _, token, _ in hook)
+    assert User.objects.get(username="auth0|hooked").email == "ada@example.com"
+
+
+def test_user_claims_hook_dotted_path_copies_claims(tenant, make_token, settings, hook):
+    settings.AUTH0_USER_CLAIMS_HOOK = "tests.test_users.copy_email_claim"
+    assert user_of(make_token(sub="auth0|dotted", email="grace@example.com")).email == "grace@example.com"
+    assert user_of(make_token(sub="auth0|dotted", email="grace@navy.mil", jti="later")).email == "grace@navy.mil"
+    assert [created for _, _, created in hook] == [True, False]
+    assert User.objects.get(username="auth0|dotted").email == "grace@navy.mil"
+
+
+def test_user_claims_hook_not_called_for_refused_user(tenant, make_token, settings, hook):
+    settings.AUTH0_USER_CLAIMS_HOOK = copy_email_claim
+    User.objects.create_user("auth0|inactive-hooked", is_active=False)
+    assert get(make_token(sub="auth0|inactive-hooked"))[0].status_code == 401
+    assert hook == []
+
+
+# -- concurrent first requests: one gunicorn on PostgreSQL -------------------------------
+
+SUBJECTS_PER_BURST = 3
+REQUESTS_PER_SUBJECT = 20
+
+
+@pytest.fixture(scope="module")
+def user_tenant(rsa_key) -> Iterator[TenantServer]:
+    server = TenantServer().start()
+    server.keys = [public_jwk(rsa_key)]
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def user_mapping_server(user_tenant, postgres_server, tmp_path_factory):
+    """gunicorn (2 workers x 8 threads) of this project, Auth0UserAuthentication as default, on PostgreSQL."""
+    database_url = postgres_server.create_database()
+    env = tenant_env(user_tenant) | {
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "tests.user_mapping_settings",
+    }
+    # The server starts while the tables are made: nothing reads them before the test's first request.
+    migrate = [sys.executable, "manage.py", "migrate", "--noinput"]
+    migrating = subprocess.Popen(migrate, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
+    port = free_port()
+    command = [*COMMANDS["gunicorn"](port), "--threads", "8"]  # the last of each option wins
+    served = start(command, env, tmp_path_factory.mktemp("user-mapping") / "server.log", port)
+    output, _ = migrating.communicate(timeout=60)
+    if migrating.returncode != 0:
+        stop(served)
+        pytest.fail(f"migrate failed:\n{output.decode(errors='replace')}")
+    yield served, database_url
+    stop(served)
+    assert_clean(served.log_text())
+
+
+def test_user_authentication_concurrent_first_requests_create_one_user_per_sub(user_mapping_server, make_token):
+    server, database_url = user_mapping_server
+    subjects = [f"auth0|burst-{uuid.uuid4().hex}" for _ in range(SUBJECTS_PER_BURST)]
+    tokens = [make_token(sub=sub, jti=uuid.uuid4().hex) for sub in subjects for _ in range(REQUESTS_PER_SUBJECT)]
+    assert len(set(tokens)) == len(tokens)
+    ready = threading.Barrier(len(tokens))
+
+    def first_request(token: str) -> requests.Response:
+        ready.wait(timeout=30)
+        return server.get("/api/private", token)
+
+    with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
+        responses = list(pool.map(first_request, tokens))
+
+    assert [response.status_code for response in responses] == [200] * len(tokens)
+    assert {response.json()["message"] for response in responses} == {PRIVATE_MESSAGE}
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT username, count(*) FROM auth_user WHERE username = ANY(%s) GROUP BY username", [subjects]
+        ).fetchall()
+        privileged = connection.execute(
+            "SELECT count(*) FROM auth_user WHERE username = ANY(%s) "
+            "AND (is_staff OR is_superuser OR NOT is_active OR password NOT LIKE '!%%')",
+            [subjects],
+        ).fetchone()
+    assert dict(rows) == dict.fromkeys(subjects, 1)
+    assert privileged == (0,)
