@@ -24,18 +24,19 @@ run: $(VENV)/.installed
 	@echo
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-## test: install the dev requirements and run the whole suite
+## test: install the dev requirements and run the whole suite, on every core
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
-## lint: ruff, lint and format check
+## lint: ruff (lint and format check) and mypy (with the Django and DRF stubs)
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 ## bench: measure requests/s, latency and auth CPU cost under gunicorn; writes docs/benchmarks.md (BENCH_ARGS=--quick for a smoke run)
 bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist *.egg-info

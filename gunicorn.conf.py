@@ -14,23 +14,19 @@ import shutil
 import tempfile
 from typing import Any
 
+from django.conf import settings
+
+from authn.conf import auth0_settings
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-
-def _true(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 # prometheus_client's multiprocess mode: each worker writes its values to files in this directory, and
-# /metrics adds them up. It must be set before prometheus_client is first imported, and be empty at start.
+# /metrics adds them up. It must be set before prometheus_client is first imported (the settings do not
+# import it), and be empty at start.
 _metrics_directory = None
-if _true("METRICS_ENABLED") and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+if settings.METRICS_ENABLED and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _metrics_directory = tempfile.mkdtemp(prefix="gunicorn-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_directory
-
-from django.conf import settings  # noqa: E402 - after the environment above
-
-from authn.conf import auth0_settings  # noqa: E402
 
 # Threads, so a few slow clients holding connections cannot stall the API (sync workers serve one at a time).
 worker_class = "gthread"

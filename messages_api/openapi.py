@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
 
 Endpoint = tuple[str, str, str, Any]
 
@@ -17,8 +22,8 @@ Endpoint = tuple[str, str, str, Any]
 class ApiDocsMixin:
     """Public (no token needed, none checked), and 404 while ``API_DOCS_ENABLED`` is off."""
 
-    authentication_classes = ()
-    permission_classes = (AllowAny,)
+    authentication_classes: Sequence[type[BaseAuthentication]] = ()
+    permission_classes: Sequence[_PermissionClass] = (AllowAny,)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         if not settings.API_DOCS_ENABLED:

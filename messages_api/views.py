@@ -38,8 +38,9 @@ class MessageApi(APIView):
     message: str
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        if request.method.lower() not in self.http_method_names:
-            raise MethodNotAllowed(request.method)
+        method = request.method or ""
+        if method.lower() not in self.http_method_names:
+            raise MethodNotAllowed(method)
         super().initial(request, *args, **kwargs)
 
     def get(self, request: Request) -> Response:

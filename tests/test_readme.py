@@ -1,0 +1,82 @@
+"""The README's promises a reader pastes: the Deploying block works as written, in a fresh clone."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from tests.conftest import PUBLIC_MESSAGE
+from tests.test_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_block(heading: str) -> str:
+    """The first ```sh block under ``heading``."""
+    section = ROOT.joinpath("README.md").read_text().split(f"\n## {heading}\n", 1)[1]
+    found = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert found, f"no sh block under {heading}"
+    return found.group(1)
+
+
+def fresh_clone(directory: Path) -> Path:
+    """The committed and staged files of this checkout, and its .venv (as `make run` leaves it)."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for name in files:
+        if (ROOT / name).is_file():
+            (directory / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, directory / name)
+    (directory / ".venv").symlink_to(ROOT / ".venv")
+    return directory
+
+
+def test_deploying_block_works_when_pasted_into_a_shell(tmp_path):
+    clone, port = fresh_clone(tmp_path / "clone"), free_port()
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PORT": str(port)}  # nothing else: a new shell
+    log = tmp_path / "shell.log"
+    with log.open("w") as output:
+        shell = subprocess.Popen(  # noqa: S603
+            ["bash", "-euo", "pipefail", "-c", readme_block("Deploying")],  # noqa: S607
+            cwd=clone,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert shell.poll() is None, log.read_text()
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        assert response.status_code == 200
+        public = requests.get(f"http://127.0.0.1:{port}/api/public", headers={"X-Forwarded-Proto": "https"}, timeout=5)
+        assert public.json() == {"message": PUBLIC_MESSAGE}
+        assert "Strict-Transport-Security" in public.headers
+        redirected = requests.get(f"http://127.0.0.1:{port}/api/public", allow_redirects=False, timeout=5)
+        assert redirected.status_code == 301
+        assert redirected.headers["Location"].startswith("https://")
+    finally:
+        os.killpg(shell.pid, signal.SIGTERM)
+        shell.wait(timeout=15)
+    output = log.read_text()
+    assert "System check identified no issues" in output  # check --deploy: no errors, no warnings
+    assert "Trusting Auth0 issuer https://dev-abc.us.auth0.com/" in output
+    assert "Traceback" not in output
