@@ -5,7 +5,6 @@ One rule per check, each with its own id; ids are never reused.
 
 from __future__ import annotations
 
-import numbers
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -150,9 +149,9 @@ def _is_kind(value: Any, kind: Kind) -> bool:
         return isinstance(value, bool)
     if kind is Kind.NAME:
         return isinstance(value, str) and bool(value)
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return value > 0 if kind is Kind.POSITIVE else value >= 0
+    return bool(value > 0 if kind is Kind.POSITIVE else value >= 0)
 
 
 @register()
@@ -183,8 +182,8 @@ def _routed_view_classes(patterns: list[Any]) -> Iterator[type]:
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
             yield from _routed_view_classes(pattern.url_patterns)
-        elif isinstance(pattern, URLPattern) and isinstance(getattr(pattern.callback, "cls", None), type):
-            yield pattern.callback.cls
+        elif isinstance(pattern, URLPattern) and isinstance(view_class := getattr(pattern.callback, "cls", None), type):
+            yield view_class
 
 
 @register(Tags.security)

@@ -15,30 +15,39 @@ from authn.conf import auth0_settings
 from authn.errors import AuthnError, InsufficientScope, MissingCredentials, Unavailable
 
 
-class Unauthorized(exceptions.AuthenticationFailed):
+class Refused:
+    """Mixin: the refusal a DRF exception answers, and the two attributes DRF's handler reads."""
+
+    error: AuthnError
+    auth_header: str | None = None  # WWW-Authenticate
+    wait: int | None = None  # Retry-After
+
+
+class Unauthorized(Refused, exceptions.AuthenticationFailed):
     """401: DRF sets the challenge from ``authenticate_header()``."""
 
-    error: AuthnError
+
+class Forbidden(Refused, exceptions.PermissionDenied):
+    pass
 
 
-class Forbidden(exceptions.PermissionDenied):
-    error: AuthnError
-
-
-class ServiceUnavailable(exceptions.APIException):
+class ServiceUnavailable(Refused, exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    error: AuthnError
 
 
 def api_exception(error: AuthnError) -> exceptions.APIException:
     """The DRF exception answering ``error``."""
-    kind = {401: Unauthorized, 403: Forbidden}.get(error.status, ServiceUnavailable)
-    exception = kind(error.description, error.code)
+    exception: Unauthorized | Forbidden | ServiceUnavailable
+    if error.status == 401:
+        exception = Unauthorized(error.description, error.code)
+    elif error.status == 403:
+        exception = Forbidden(error.description, error.code)
+        exception.auth_header = challenge(error)
+    else:
+        exception = ServiceUnavailable(error.description, error.code)
     exception.error = error
-    if error.status == 403:
-        exception.auth_header = challenge(error)  # type: ignore[attr-defined]
     if isinstance(error, Unavailable):
-        exception.wait = error.retry_after  # type: ignore[attr-defined]
+        exception.wait = error.retry_after
     return exception
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import re
 import sys
@@ -25,7 +26,7 @@ from json.scanner import make_scanner
 from types import MappingProxyType
 from typing import Any
 
-COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+BASE64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 # The last character of an unpadded segment may only carry zero bits beyond the
 # encoded bytes; anything else is a second spelling of the same bytes.
@@ -41,10 +42,25 @@ def _refuse_constant(name: str) -> None:
 
 
 _decoder = json.JSONDecoder(object_pairs_hook=tuple, parse_constant=_refuse_constant)
-_scan = make_scanner(_decoder)
+_scan = make_scanner(_decoder)  # type: ignore[arg-type] # the stubs have the C scanner's type wrong
 
 
 _TO_STANDARD_ALPHABET = bytes.maketrans(b"-_", b"+/")
+
+
+def is_compact_jws(token: str) -> bool:
+    """Three non-empty segments of the base64url alphabet, joined by dots.
+
+    Checked by deleting the alphabet from the bytes (C speed, several times a regex's): only the two
+    dots may remain.
+    """
+    return (
+        token.isascii()
+        and token.encode("ascii").translate(None, BASE64URL_ALPHABET) == b".."
+        and ".." not in token
+        and not token.startswith(".")
+        and not token.endswith(".")
+    )
 
 
 def b64url_decode(segment: str) -> bytes:
@@ -131,6 +147,11 @@ def _freeze(value: Any, depth: int, size: list[int]) -> Any:
 
 
 _CONTAINERS = (tuple, dict, list)
+
+
+def same_text(given: str, expected: str) -> bool:
+    """Constant-time equality of two strings, whatever characters the given one holds."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
 def thumbprint(jwk: Mapping[str, Any]) -> str:

@@ -7,13 +7,20 @@ live in files the workers share, so ``/metrics`` adds them up across workers.
 
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
 from typing import Any
 
-try:
-    import prometheus_client
-except ImportError:  # an optional dependency: pip install "drf-auth0-authn[metrics]"
-    prometheus_client = None  # type: ignore[assignment]
+
+def _optional(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ImportError:  # an optional dependency: pip install "drf-auth0-authn[metrics]"
+        return None
+
+
+prometheus_client = _optional("prometheus_client")
 
 
 class _NoMetric:
@@ -57,8 +64,6 @@ def exposition() -> tuple[bytes, str]:
         raise RuntimeError("prometheus_client is not installed")
     registry: Any = prometheus_client.REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess  # noqa: PLC0415 - only in multiprocess mode
-
         registry = prometheus_client.CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        importlib.import_module("prometheus_client.multiprocess").MultiProcessCollector(registry)
     return prometheus_client.generate_latest(registry), prometheus_client.CONTENT_TYPE_LATEST

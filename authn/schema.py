@@ -32,14 +32,14 @@ from authn.errors import (
 BEARER_SCHEME, DPOP_SCHEME = "auth0", "auth0DPoP"
 
 
-class Auth0JWTScheme(OpenApiAuthenticationExtension):
+class Auth0JWTScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """Auth0 access tokens: HTTP bearer authentication, and DPoP-bound tokens (RFC 9449) unless disabled."""
 
     target_class = "authn.authentication.Auth0JWTAuthentication"
     match_subclasses = True
 
-    @property  # type: ignore[override]
-    def name(self) -> list[str]:
+    @property
+    def name(self) -> list[str]:  # type: ignore[override] # the schemes depend on AUTH0_DPOP
         return self._schemes()
 
     def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
@@ -73,7 +73,7 @@ class Auth0JWTScheme(OpenApiAuthenticationExtension):
         return {"required": [DPOP_SCHEME], "disabled": [BEARER_SCHEME]}.get(mode, [BEARER_SCHEME, DPOP_SCHEME])
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
     """The body of every error response: a machine-readable code and a human-readable description."""
 
     code = serializers.CharField(help_text="Machine-readable: `token_expired`, `insufficient_scope`...")

@@ -134,7 +134,6 @@ def test_mint_token_for_a_configured_audience_is_accepted(dev_issuer, settings, 
 
 def test_mint_token_refuses_when_debug_is_turned_off(dev_issuer, settings):
     settings.DEBUG = False
-    settings.MAKE_RUN_DEBUG = False  # DJANGO_DEBUG=false: a server with this environment trusts nothing
     with pytest.raises(CommandError, match="AUTH0_DOMAIN is unset and debug is on"):
         mint()
     assert not dev_issuer.exists()
@@ -252,7 +251,6 @@ def test_kid_is_the_rfc7638_thumbprint(key_file):
 def test_debug_off_without_tenant_refuses_even_dev_tokens(dev_issuer, settings, call, path):
     token, _ = mint("--scope", "read:messages")
     settings.DEBUG = False
-    settings.MAKE_RUN_DEBUG = False
     assert trust.dev_issuer() is None
     assert_error(call(path, token=token), 401, "invalid_header")
     assert_error(call(path), 401, "authorization_header_missing")

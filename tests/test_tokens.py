@@ -966,7 +966,7 @@ def test_signed_claims_nested_past_the_limit_are_refused(keys, forge, depth):
 # -- 6. the verified-token cache is bounded in bytes -----------------------------------
 
 
-def large_claims_token(forge: Forge, index: int, objects: int = 550) -> str:
+def large_claims_token(forge: Forge, index: int, objects: int = 400) -> str:
     """A valid token near the size limit whose claims are many small objects (what a metadata-copying Action makes)."""
     return forge.token(payload=forge.claims(sub=f"auth0|user-{index}", metadata=[{"k": index}] * objects))
 

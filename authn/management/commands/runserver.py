@@ -17,8 +17,8 @@ from authn.startup import check_or_exit
 
 if apps.is_installed("django.contrib.staticfiles"):
     from django.contrib.staticfiles.management.commands.runserver import Command as BaseRunserver
-else:
-    from django.core.management.commands.runserver import Command as BaseRunserver
+else:  # the core runserver, which this one replaces wherever authn is listed
+    from django.core.management.commands.runserver import Command as BaseRunserver  # type: ignore[assignment]
 
 
 class Command(BaseRunserver):
