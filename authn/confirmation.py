@@ -11,13 +11,12 @@ A token without ``cnf`` is a plain bearer token, refused with the DPoP scheme.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
 from rest_framework.request import Request
 
-from authn import nonces, replay, trust
+from authn import jose, nonces, replay, trust
 from authn.conf import auth0_settings
 from authn.dpop import ProofValidator
 from authn.errors import InvalidProof, MalformedToken, NonceRequired
@@ -36,6 +35,8 @@ def check(request: Request, access_token: AccessToken, scheme: str, token: str) 
     if scheme == "dpop" and DPOP_KEY not in methods:
         raise MalformedToken("Token is not bound to a DPoP key: send it with the Bearer scheme.")
     if scheme != "dpop" and DPOP_KEY in methods:
+        if auth0_settings.dpop_mode == "disabled":
+            raise MalformedToken("Token is bound to a DPoP key, and this server does not take DPoP proofs.")
         raise MalformedToken("Token is bound to a DPoP key: send it with the DPoP scheme and a proof.")
     for method, value in methods.items():
         if method == DPOP_KEY:
@@ -62,7 +63,7 @@ def check_proof(request: Request, jkt: Any, token: str) -> None:
     proof = validator.validate(
         proof_header, method=request.method or "", url=request.build_absolute_uri(request.path), access_token=token
     )
-    if not isinstance(jkt, str) or not hmac.compare_digest(jkt, proof.jkt):
+    if not isinstance(jkt, str) or not jose.same_text(jkt, proof.jkt):
         raise InvalidProof("DPoP proof is not signed by the key the token is bound to.")
     if s.dpop_nonce and (proof.nonce is None or not nonces.is_valid(proof.nonce, s.dpop_nonce_seconds, now)):
         raise NonceRequired

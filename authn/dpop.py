@@ -9,13 +9,13 @@ requests beyond the method and URL it is given.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import hmac
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from jwt.algorithms import Algorithm, get_default_algorithms
@@ -66,7 +66,7 @@ class ProofValidator:
 
     def validate(self, proof: str, *, method: str, url: str, access_token: str) -> Proof:
         """The proof's key thumbprint, ``jti``, ``iat`` and ``nonce``, or ``InvalidProof`` saying why not."""
-        if len(proof) > MAX_PROOF_LENGTH or not jose.COMPACT_JWS.fullmatch(proof):
+        if len(proof) > MAX_PROOF_LENGTH or not jose.is_compact_jws(proof):
             raise InvalidProof("DPoP proof is not a single compact JWS.")
         header_segment, payload_segment, signature = proof.split(".")
         header = _members(header_segment)
@@ -77,31 +77,34 @@ class ProofValidator:
             raise InvalidProof("DPoP proof algorithm is not allowed.")
         if "crit" in header:
             raise InvalidProof("DPoP proof uses a critical extension that is not understood.")
-        jwk = _public_jwk(header.get("jwk"), alg)
-        _verify(alg, jwk, proof.rpartition(".")[0], signature)
+        key, jkt = _public_key(alg, header.get("jwk"))
+        _verify(alg, key, proof.rpartition(".")[0], signature)
         claims = _members(payload_segment)
         self._check_claims(claims, method=method, url=url, access_token=access_token)
         nonce = claims.get("nonce")
         if nonce is not None and (not isinstance(nonce, str) or not 0 < len(nonce) <= MAX_NONCE_LENGTH):
             raise InvalidProof("DPoP proof nonce is not a string.")
-        return Proof(jkt=jose.thumbprint(jwk), jti=claims["jti"], iat=claims["iat"], nonce=nonce)
+        return Proof(jkt=jkt, jti=claims["jti"], iat=claims["iat"], nonce=nonce)
 
     def _check_claims(self, claims: dict[str, Any], *, method: str, url: str, access_token: str) -> None:
         if claims.get("htm") != method:
             raise InvalidProof("DPoP proof htm does not match the request method.")
         htu = claims.get("htu")
-        if not isinstance(htu, str) or normalize_url(htu) != normalize_url(url):
+        if not isinstance(htu, str) or (htu != url and normalize_url(htu) != normalize_url(url)):
             raise InvalidProof("DPoP proof htu does not match the request URL.")
-        iat = claims.get("iat")
-        now = self._clock()
-        if type(iat) not in (int, float) or not now - self.max_age <= iat <= now + self.leeway:
+        iat, now = claims.get("iat"), self._clock()
+        if not _is_number(iat) or not now - self.max_age <= iat <= now + self.leeway:
             raise InvalidProof("DPoP proof iat is outside the accepted window.")
         ath = claims.get("ath")
-        if not isinstance(ath, str) or not hmac.compare_digest(ath, access_token_hash(access_token)):
+        if not isinstance(ath, str) or not jose.same_text(ath, access_token_hash(access_token)):
             raise InvalidProof("DPoP proof ath does not match the access token.")
         jti = claims.get("jti")
         if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
             raise InvalidProof("DPoP proof jti is missing or too long.")
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def access_token_hash(access_token: str) -> str:
@@ -116,38 +119,47 @@ def _members(segment: str) -> dict[str, Any]:
         raise InvalidProof("DPoP proof is not valid JSON.") from err
 
 
-def _public_jwk(value: Any, alg: str) -> Mapping[str, Any]:
-    """The ``jwk`` header member: a public key of the type ``alg`` signs with."""
+def _public_key(alg: str, jwk: Any) -> tuple[Any, str]:
+    """The key the ``jwk`` header member publishes (a public key of the type ``alg`` signs with) and its thumbprint."""
     try:
-        jwk, _ = jose.freeze(value, 0) if type(value) is tuple else (None, 0)
+        members, _ = jose.freeze(jwk, 0) if type(jwk) is tuple else (None, 0)
     except ValueError as err:
         raise InvalidProof("DPoP proof jwk is not valid JSON.") from err
-    if jwk is None:
+    if members is None:
         raise InvalidProof("DPoP proof has no jwk.")
-    if PRIVATE_MEMBERS & jwk.keys():
+    if PRIVATE_MEMBERS & members.keys():
         raise InvalidProof("DPoP proof jwk holds private key material.")
     kty, curve = KEY_TYPES[alg]
-    if jwk.get("kty") != kty or (curve is not None and jwk.get("crv") != curve):
+    if members.get("kty") != kty or (curve is not None and members.get("crv") != curve):
         raise InvalidProof("DPoP proof jwk is not a key for its algorithm.")
-    return jwk
-
-
-def _verify(alg: str, jwk: Mapping[str, Any], signing_input: str, signature: str) -> None:
+    material = tuple((name, members.get(name)) for name in jose.THUMBPRINT_MEMBERS[kty])
     try:
-        key = _public_key(alg, jwk)
-        verified = _ALGORITHMS[alg].verify(signing_input.encode("ascii"), key, jose.b64url_decode(signature))
-    except (InvalidKeyError, KeySetError, ValueError, TypeError) as err:
+        return _loaded_key(alg, material)
+    except (InvalidKeyError, KeySetError, ValueError, TypeError, AttributeError) as err:  # of attacker JSON
         raise InvalidProof("DPoP proof jwk is not a usable public key.") from err
+
+
+@functools.lru_cache(maxsize=1024)
+def _loaded_key(alg: str, material: tuple[tuple[str, Any], ...]) -> tuple[Any, str]:
+    """A key and its RFC 7638 thumbprint from the members that define it: a client signs many proofs with
+    one key, so each key is checked and loaded once (failures are not cached)."""
+    jwk = dict(material)
+    if jwk["kty"] == "RSA":  # bounded like a key set's keys before any arithmetic
+        key = rsa_public_key(jwk["n"], jwk["e"], min_bits=2048, max_bits=4096)
+    elif jwk["kty"] == "OKP" and jwk.get("crv") not in ("Ed25519", "Ed448"):
+        raise ValueError("not an EdDSA curve")
+    else:
+        key = _ALGORITHMS[alg].from_jwk(jwk)
+    return key, jose.thumbprint(jwk)
+
+
+def _verify(alg: str, key: Any, signing_input: str, signature: str) -> None:
+    try:
+        verified = _ALGORITHMS[alg].verify(signing_input.encode("ascii"), key, jose.b64url_decode(signature))
+    except (ValueError, TypeError) as err:
+        raise InvalidProof("DPoP proof signature is invalid.") from err
     if not verified:
         raise InvalidProof("DPoP proof signature is invalid.")
-
-
-def _public_key(alg: str, jwk: Mapping[str, Any]) -> Any:
-    if jwk["kty"] == "RSA":  # bounded like a key set's keys before any arithmetic
-        return rsa_public_key(jwk.get("n"), jwk.get("e"), min_bits=2048, max_bits=4096)
-    if jwk["kty"] == "OKP" and jwk.get("crv") not in ("Ed25519", "Ed448"):
-        raise ValueError("not an EdDSA curve")
-    return _ALGORITHMS[alg].from_jwk(dict(jwk))
 
 
 # -- htu: RFC 3986 §6.2.2 syntax and §6.2.3 scheme-based normalisation -----------------------
@@ -170,6 +182,7 @@ def normalize_url(url: str) -> str | None:
     scheme, host = parts.scheme.lower(), parts.hostname
     if scheme not in _DEFAULT_PORTS or not host or parts.username is not None or parts.password is not None:
         return None
+    host = _PERCENT.sub(_normalize_escape, host).lower()
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc += f":{port}"

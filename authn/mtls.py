@@ -8,7 +8,6 @@ The proxy that terminates TLS puts the client certificate, URL-encoded PEM
 from __future__ import annotations
 
 import hashlib
-import hmac
 from urllib.parse import unquote
 
 from cryptography import x509
@@ -30,7 +29,7 @@ def check_certificate(request: HttpRequest, expected: object) -> None:
     value = request.META.get("HTTP_" + header.upper().replace("-", "_"))
     if not value:
         raise MalformedToken("Token is bound to a client certificate, and none was presented.")
-    if not isinstance(expected, str) or not hmac.compare_digest(expected, certificate_thumbprint(value)):
+    if not isinstance(expected, str) or not jose.same_text(expected, certificate_thumbprint(value)):
         raise MalformedToken("Token is bound to another client certificate.")
 
 

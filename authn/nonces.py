@@ -8,7 +8,6 @@ cannot be forged without the secret.
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from django.conf import settings
@@ -35,7 +34,7 @@ def is_valid(nonce: str, lifetime: float, now: float | None = None) -> bool:
     if not now - lifetime <= stamp <= now + FUTURE_SKEW:
         return False
     secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return any(hmac.compare_digest(mac, _mac(stamp, secret)) for secret in secrets)
+    return any(jose.same_text(mac, _mac(stamp, secret)) for secret in secrets)
 
 
 def _mac(stamp: int, secret: str | bytes) -> str:

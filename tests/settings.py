@@ -10,3 +10,7 @@ import secrets
 os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
 
 from config.settings import *  # noqa: F403
+
+# WhiteNoise scans every app's static files when its middleware starts, and a test client starts the
+# middleware anew (about 0.1 s each); looked up on request instead, as in development.
+WHITENOISE_AUTOREFRESH = True
