@@ -26,7 +26,7 @@ run: $(VENV)/.installed
 
 ## test: install the dev requirements and run the whole suite, on every core
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest -n auto --dist loadfile
 
 ## lint: ruff (lint and format check) and mypy (with the Django and DRF stubs)
 lint: $(VENV)/.installed-dev

@@ -157,3 +157,24 @@ def call(api: APIClient) -> Callable[..., Any]:
         return api.get(path, **extra)
 
     return get
+
+
+# The modules that start real servers and processes, slowest first: run first, pytest-xdist (`make test`
+# runs one worker per core) spreads them across its workers instead of leaving one for last.
+SLOWEST_MODULES = (
+    "test_package",
+    "test_operations",
+    "test_tokens",
+    "test_server",
+    "test_devissuer",
+    "test_dpop_servers",
+    "test_users",
+    "test_browser",
+    "test_issuers",
+    "test_readme",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(SLOWEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rpartition(".")[2], len(rank)) if item.module else 0)

@@ -54,7 +54,7 @@ class TenantServer:
         self._lock = threading.Condition()  # guards requests and paths; notified at each request
         self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self._httpd.tls = tls
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.005,), daemon=True)
 
     @property
     def url(self) -> str:

@@ -647,7 +647,8 @@ def multi_tenant_server(
 ) -> Iterator[Server]:
     port = free_port()
     env = several_domains_env(served_tenants, certificate_authority["ca"])
-    served = start(COMMANDS["gunicorn"](port), env, tmp_path_factory.mktemp("issuers") / "server.log", port)
+    command = [*COMMANDS["gunicorn"](port), "--workers", "1"]  # the last of each option wins
+    served = start(command, env, tmp_path_factory.mktemp("issuers") / "server.log", port)
     yield served
     stop(served)
     assert_clean(served.log_text())

@@ -2,7 +2,9 @@
 
 Once per module: ``pip wheel`` builds the wheel from (a clean copy of) the repository root; a fresh
 virtual environment gets it and its runtime dependencies only (no drf-spectacular, django-environ,
-whitenoise...); ``django-admin startproject`` makes a project that adds authn and a few views; three
+whitenoise...), those taken from this environment's own installed distributions, so nothing is
+downloaded and ``pip check`` vouches for the result; ``django-admin startproject`` makes a project
+that adds authn and a few views; three
 ``runserver`` processes of that project serve it, one per settings module: DRF's stock exception
 handler, authn's, and no tenant at all (the development issuer). Requests go over real sockets with
 tokens the stand-in tenant's key signs.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import email.parser
-import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -23,7 +25,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 import zipfile
@@ -47,7 +48,6 @@ ADMIN_API_KEY = secrets.token_hex(20)  # a key of DRF's own tokens (rest_framewo
 STEP_TIMEOUT = 120  # seconds for one build, download or install step
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-BUILD_REQUIREMENTS = PYPROJECT["build-system"]["requires"]  # setuptools, for `pip wheel`'s isolated build
 RUNTIME_REQUIREMENTS = PYPROJECT["project"]["dependencies"]
 
 # The repository root as a fresh clone has it: `pip wheel` builds in the source tree, and setuptools packs
@@ -166,43 +166,45 @@ def pip(*args: str) -> None:
     run([sys.executable, "-m", "pip", "--quiet", *args])
 
 
-def offline(wheels: Path) -> list[str]:
-    """pip's options to take packages from the wheels in ``wheels`` alone."""
-    return ["--no-index", "--find-links", str(wheels)]
+def distributions(requirements: list[str]) -> list[importlib.metadata.Distribution]:
+    """The installed distributions ``requirements`` need, theirs included (extras and markers honoured)."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    pending = [(Requirement(line), "") for line in requirements]
+    while pending:
+        requirement, extra = pending.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(requirement.name)
+        for wanted in ("", *requirement.extras):  # an extra adds its own requirements
+            pending += [(Requirement(line), wanted) for line in found_or_add(found, name).requires or ()]
+    return list(found.values())
 
 
-def download_wheels(cache: Path) -> Path:
-    """Wheels of the build backend and of authn's runtime dependencies, in ``cache``: downloaded once.
-
-    The package index is slow to answer, so the wheels stay in pytest's cache (``--cache-clear`` fetches them
-    again); each lands there whole (``os.replace``), as concurrent runs may share it.
-    """
-    requirements = [*BUILD_REQUIREMENTS, *RUNTIME_REQUIREMENTS]
-    key = hashlib.sha256("\n".join([sys.version, *requirements]).encode()).hexdigest()[:16]
-    wheels = cache / key
-    if (wheels / "complete").exists():
-        return wheels
-    wheels.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=wheels) as partial:
-        pip("download", "--only-binary=:all:", "--dest", partial, *requirements)
-        for wheel in Path(partial).iterdir():
-            os.replace(wheel, wheels / wheel.name)
-    (wheels / "complete").touch()
-    return wheels
+def found_or_add(found: dict[str, importlib.metadata.Distribution], name: str) -> importlib.metadata.Distribution:
+    if name not in found:
+        found[name] = importlib.metadata.distribution(name)
+    return found[name]
 
 
-def install_dependencies(venv: Path, wheels: Path) -> Path:
-    """A new venv with authn's runtime dependencies only, installed with no index and compiled lazily; its python."""
+def install_dependencies(venv: Path) -> Path:
+    """A new venv holding authn's runtime dependencies only: this environment's installed copies, linked
+    (a wheel install would unpack the same files); its python."""
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
-    pip("--python", str(python), "install", "--no-compile", *offline(wheels), *RUNTIME_REQUIREMENTS)
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    for distribution in distributions(RUNTIME_REQUIREMENTS):
+        tops = {Path(str(file)).parts[0] for file in distribution.files or () if not str(file).startswith("..")}
+        for top in tops:
+            installed = Path(str(distribution.locate_file(top)))
+            if installed.exists() and not (site_packages / top).exists():
+                (site_packages / top).symlink_to(installed)
     return python
 
 
 def start_project(python: Path, directory: Path, tenant: TenantServer) -> None:
     """``django-admin startproject``, then what a project using authn adds to it."""
     directory.mkdir()
-    run([str(python.parent / "django-admin"), "startproject", PROJECT, str(directory)], env=new_project_env())
+    run([str(python), "-m", "django", "startproject", PROJECT, str(directory)], env=new_project_env())
     package = directory / PROJECT
     shutil.copy(FIXTURES / "api.py", package / "api.py")
     with (package / "settings.py").open("a") as settings:
@@ -215,20 +217,22 @@ def start_project(python: Path, directory: Path, tenant: TenantServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, pytestconfig, project_tenant) -> Project:
+def project(tmp_path_factory, project_tenant) -> Project:
     """The wheel built from the repository root, installed into a fresh venv; a new project that uses it."""
     work = tmp_path_factory.mktemp("package")
     source, built, directory = work / "source", work / "wheel", work / "project"
-    cache = pytestconfig.cache.mkdir("package-wheels") if getattr(pytestconfig, "cache", None) else work / "cache"
-    wheels = download_wheels(cache)
     shutil.copytree(ROOT, source, ignore=NOT_SOURCE)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # the wheel builds meanwhile
-        building = pool.submit(pip, "wheel", "--no-deps", *offline(wheels), "--wheel-dir", str(built), str(source))
-        python = install_dependencies(work / "venv", wheels)
+        # With this environment's setuptools: an isolated build would download it.
+        building = pool.submit(
+            pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "--wheel-dir", str(built), str(source)
+        )
+        python = install_dependencies(work / "venv")
         start_project(python, directory, project_tenant)
         building.result()
     (wheel,) = built.glob("*.whl")
-    pip("--python", str(python), "install", "--no-compile", *offline(wheels), str(wheel))
+    pip("--python", str(python), "install", "--no-compile", "--no-index", "--no-deps", str(wheel))
+    pip("--python", str(python), "check")  # every requirement of every distribution there is satisfied
     made = Project(wheel, python, directory)
     made.manage("migrate", "--noinput")
     return made

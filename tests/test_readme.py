@@ -45,7 +45,8 @@ def fresh_clone(directory: Path) -> Path:
 
 def test_deploying_block_works_when_pasted_into_a_shell(tmp_path):
     clone, port = fresh_clone(tmp_path / "clone"), free_port()
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PORT": str(port)}  # nothing else: a new shell
+    # A new shell: nothing else (one worker is enough to answer, and saves the machine a second start-up).
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PORT": str(port), "WEB_CONCURRENCY": "1"}
     log = tmp_path / "shell.log"
     with log.open("w") as output:
         shell = subprocess.Popen(  # noqa: S603

@@ -230,7 +230,7 @@ def test_server_trusts_https_tenant_derived_from_domain_alone(
     env.pop("REQUESTS_CA_BUNDLE", None)
     env[ca_variable] = str(certificate_authority["ca"])
     port = free_port()
-    served = start(COMMANDS["gunicorn"](port), env, tmp_path / "server.log", port)
+    served = start([*COMMANDS["gunicorn"](port), "--workers", "1"], env, tmp_path / "server.log", port)
     try:
         issuer = f"https://{domain}/"
         assert served.get("/api/private-scoped", make_token(iss=issuer)).status_code == 200
@@ -244,11 +244,13 @@ def test_server_trusts_https_tenant_derived_from_domain_alone(
 
 
 def test_server_survives_a_misbehaving_tenant(rsa_key, other_rsa_key, make_token, tmp_path):
-    """gunicorn (2 workers x 4 threads), default key policy; the tenant fails in every way in turn."""
+    """gunicorn (2 workers x 4 threads) with the key policy shortened (tests/fast_keys_settings.py: a 1 s
+    cooldown, a 1 + 1 s fetch deadline); the tenant fails in every way in turn."""
     tenant = TenantServer().start()
     tenant.keys = [public_jwk(rsa_key)]
     port = free_port()
-    env = tenant_env(tenant)
+    env = tenant_env(tenant) | {"DJANGO_SETTINGS_MODULE": "tests.fast_keys_settings"}
+    cooldown, deadline_seconds = 1, 2
     served = start(COMMANDS["gunicorn"](port), env, tmp_path / "server.log", port)
     try:
         token = make_token()
@@ -257,9 +259,7 @@ def test_server_survives_a_misbehaving_tenant(rsa_key, other_rsa_key, make_token
             assert served.get("/api/private-scoped", token).status_code == 200
             assert time.monotonic() < deadline, "a worker never fetched the key set"
 
-        cooldown = 5.2  # AUTH0_JWKS_COOLDOWN_SECONDS's default, and a little more
-
-        time.sleep(cooldown)  # a refetch is allowed again: the next unknown kid tries one
+        time.sleep(cooldown + 0.1)  # a refetch is allowed again: the next unknown kid tries one
         for outage in (serve(500, "down"), serve(200, "<html>"), serve(200, '{"keys": []}'), lambda _t: None):
             tenant.respond = outage
             assert served.get("/api/private-scoped", token).status_code == 200  # cached key: unaffected
@@ -271,28 +271,28 @@ def test_server_survives_a_misbehaving_tenant(rsa_key, other_rsa_key, make_token
 
         tenant.respond = serve_keys
         tenant.hang()
-        time.sleep(cooldown)
+        time.sleep(cooldown + 0.1)
         started = time.monotonic()
         assert served.get("/api/public").status_code == 200
         assert served.get("/api/private-scoped", token).status_code == 200
-        assert time.monotonic() - started < 2  # neither waited for the stalled tenant
+        assert time.monotonic() - started < 1  # neither waited for the stalled tenant
         stalled = served.get("/api/private", make_token(kid="another-unknown-kid"))
         assert stalled.status_code == 503
-        assert time.monotonic() - started < 2 + 5 + 3  # the fetch gives up within its 5 s budget
+        assert time.monotonic() - started < 1 + deadline_seconds + 1  # the fetch gives up at its deadline
         tenant.release()
 
         tenant.keys = [public_jwk(rsa_key), public_jwk(other_rsa_key, kid="key-2")]
         rotated = make_token(key=other_rsa_key, kid="key-2")
-        deadline = time.monotonic() + 15
-        while served.get("/api/private", rotated).status_code != 200:  # each worker within its 5 s cooldown
+        deadline = time.monotonic() + 10
+        while served.get("/api/private", rotated).status_code != 200:  # each worker within its cooldown
             assert time.monotonic() < deadline, "the rotated key was never accepted"
-            time.sleep(0.5)
+            time.sleep(0.2)
 
         fetches_before, flood_started = tenant.fetches, time.monotonic()
         for n in range(100):
             # 503 from a worker whose last refetch failed (the stall above), until its next one
             assert served.get("/api/private", make_token(kid=f"random-{n}")).status_code in (401, 503)
-        bound = 2 * (1 + (time.monotonic() - flood_started) / 5)
+        bound = 2 * (1 + (time.monotonic() - flood_started) / cooldown)
         assert tenant.fetches - fetches_before <= bound
     finally:
         stop(served)

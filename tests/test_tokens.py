@@ -717,7 +717,7 @@ def assert_mutation_answered(call, token: str, mutated: str) -> None:
 
 
 PROPERTY_SETTINGS = hypothesis_settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
