@@ -14,7 +14,6 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from authn import confirmation, trust, users
-from authn.conf import auth0_settings
 from authn.errors import AuthnError, InvalidRequest, MalformedToken
 from authn.exceptions import api_exception, challenge, credentials_challenge
 from authn.tokens import AccessToken
@@ -81,14 +80,14 @@ def _accepted_scheme(header: str) -> str | None:
     """``"bearer"`` or ``"dpop"`` when the header uses one of our schemes (case-insensitive); else ``None``."""
     found = SCHEME.match(header)
     scheme = found.group().lower() if found else ""
-    if scheme == "bearer" or (scheme == "dpop" and auth0_settings.dpop_mode != "disabled"):
+    if scheme == "bearer" or (scheme == "dpop" and trust.request_policy().dpop_mode != "disabled"):
         return scheme
     return None
 
 
 def _challenge_scheme(scheme: str | None) -> str:
     """The scheme a refusal's challenge uses: the request's when the mode accepts it, else the mode's own."""
-    mode = auth0_settings.dpop_mode
+    mode = trust.request_policy().dpop_mode
     if mode == "allowed":
         return "dpop" if scheme == "dpop" else "bearer"
     return "dpop" if mode == "required" else "bearer"
@@ -96,13 +95,14 @@ def _challenge_scheme(scheme: str | None) -> str:
 
 def _token(header: str, scheme: str) -> str:
     """The token68 of ``<scheme> 1*SP <token68>`` (RFC 7235 §2.1), within the size limit."""
-    if len(header) > auth0_settings.max_token_length + 64:  # the scheme and spaces
+    policy = trust.request_policy()
+    if len(header) > policy.max_header_length:
         raise MalformedToken  # refused before any parsing: no work proportional to an attacker's input
     written_scheme, space, rest = header.partition(" ")
     token = rest.lstrip(" ")
     if written_scheme.lower() != scheme or not space or not _is_token68(token):
         raise InvalidRequest
-    if scheme == "bearer" and auth0_settings.dpop_mode == "required":
+    if scheme == "bearer" and policy.dpop_mode == "required":
         raise InvalidRequest("Authorization header must be DPoP token.")
     return token
 

@@ -17,8 +17,6 @@ from typing import Any
 from rest_framework.request import Request
 
 from authn import jose, nonces, replay, trust
-from authn.conf import auth0_settings
-from authn.dpop import ProofValidator
 from authn.errors import InvalidProof, MalformedToken, NonceRequired
 from authn.mtls import check_certificate
 from authn.tokens import AccessToken
@@ -35,7 +33,7 @@ def check(request: Request, access_token: AccessToken, scheme: str, token: str) 
     if scheme == "dpop" and DPOP_KEY not in methods:
         raise MalformedToken("Token is not bound to a DPoP key: send it with the Bearer scheme.")
     if scheme != "dpop" and DPOP_KEY in methods:
-        if auth0_settings.dpop_mode == "disabled":
+        if trust.request_policy().dpop_mode == "disabled":
             raise MalformedToken("Token is bound to a DPoP key, and this server does not take DPoP proofs.")
         raise MalformedToken("Token is bound to a DPoP key: send it with the DPoP scheme and a proof.")
     for method, value in methods.items():
@@ -49,22 +47,17 @@ def check(request: Request, access_token: AccessToken, scheme: str, token: str) 
 
 def check_proof(request: Request, jkt: Any, token: str) -> None:
     """The request's one DPoP proof must be valid, for this token, signed by ``jkt``'s key, and new."""
-    proof_header = request.META.get("HTTP_DPOP")
+    http = request._request  # the HttpRequest: DRF's Request proxies each attribute with a try/except
+    proof_header = http.META.get("HTTP_DPOP")
     if not proof_header or "," in proof_header:  # a server joins repeated headers with commas
         raise InvalidProof("Exactly one DPoP proof header is required.")
-    s = auth0_settings
-    now = trust.wall_clock()
-    validator = ProofValidator(
-        algorithms=s.dpop_algorithms,
-        max_age=s.dpop_max_age_seconds,
-        leeway=s.dpop_leeway_seconds,
-        clock=lambda: now,
-    )
-    proof = validator.validate(
-        proof_header, method=request.method or "", url=request.build_absolute_uri(request.path), access_token=token
+    policy = trust.request_policy()
+    proof = policy.proof_validator.validate(
+        proof_header, method=http.method or "", url=http.build_absolute_uri(http.path), access_token=token
     )
     if not isinstance(jkt, str) or not jose.same_text(jkt, proof.jkt):
         raise InvalidProof("DPoP proof is not signed by the key the token is bound to.")
-    if s.dpop_nonce and (proof.nonce is None or not nonces.is_valid(proof.nonce, s.dpop_nonce_seconds, now)):
+    now = trust.wall_clock()
+    if policy.dpop_nonce and (proof.nonce is None or not nonces.is_valid(proof.nonce, policy.dpop_nonce_seconds, now)):
         raise NonceRequired
-    replay.remember(proof, now)
+    replay.remember(proof, policy.replay_cache, expires_at=proof.iat + policy.replay_seconds, now=now)

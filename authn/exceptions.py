@@ -9,9 +9,11 @@ reshapes the body.
 
 from __future__ import annotations
 
+import functools
+
 from rest_framework import exceptions, status
 
-from authn.conf import auth0_settings
+from authn import trust
 from authn.errors import AuthnError, InsufficientScope, MissingCredentials, Unavailable
 
 
@@ -57,15 +59,14 @@ def challenge(error: AuthnError) -> str | None:
         return credentials_challenge()
     if error.challenge_error is None:
         return None
-    params = {"error": error.challenge_error}
-    if isinstance(error, InsufficientScope):
-        params["scope"] = " ".join(error.required_scopes)
-    return dpop_challenge(**params) if error.scheme == "dpop" else bearer_challenge(**params)
+    scope = " ".join(error.required_scopes) if isinstance(error, InsufficientScope) else ""
+    challenge_of_scheme = dpop_challenge if error.scheme == "dpop" else bearer_challenge
+    return challenge_of_scheme(error.challenge_error, scope)
 
 
 def credentials_challenge() -> str:
     """What a request without credentials is told: the schemes this server accepts."""
-    mode = auth0_settings.dpop_mode
+    mode = trust.request_policy().dpop_mode
     if mode == "required":
         return dpop_challenge()
     if mode == "allowed":
@@ -73,16 +74,18 @@ def credentials_challenge() -> str:
     return bearer_challenge()
 
 
-def bearer_challenge(**params: str) -> str:
-    return "Bearer " + _attributes({"realm": auth0_settings.realm, **params})
+def bearer_challenge(error: str = "", scope: str = "") -> str:
+    return _challenge("Bearer", (("realm", trust.request_policy().realm), ("error", error), ("scope", scope)))
 
 
-def dpop_challenge(**params: str) -> str:
-    return "DPoP " + _attributes({**params, "algs": " ".join(auth0_settings.dpop_algorithms)})
+def dpop_challenge(error: str = "", scope: str = "") -> str:
+    return _challenge("DPoP", (("error", error), ("scope", scope), ("algs", trust.request_policy().dpop_algorithms)))
 
 
-def _attributes(params: dict[str, str]) -> str:
-    return ", ".join(f'{name}="{_quote(value)}"' for name, value in params.items() if value)
+@functools.lru_cache(maxsize=256)
+def _challenge(scheme: str, params: tuple[tuple[str, str], ...]) -> str:
+    """``<scheme> name="value", ...`` of the non-empty values (a handful of distinct ones: kept)."""
+    return f"{scheme} " + ", ".join(f'{name}="{_quote(value)}"' for name, value in params if value)
 
 
 def _quote(value: str) -> str:

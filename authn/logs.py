@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from authn import metrics, trust
-from authn.conf import auth0_settings
 
 logger = logging.getLogger("authn")
 
@@ -47,14 +46,14 @@ class RateLimit:
             return True, refused_before
 
 
-_limit = RateLimit(lambda: auth0_settings.refusal_log_rate, trust.monotonic_clock)
+_limit = RateLimit(lambda: trust.request_policy().refusal_log_rate, trust.monotonic_clock)
 
 
 def log_refusal(
     status: int, code: str, fields: Mapping[str, Any], more_fields: Callable[[], Mapping[str, Any]]
 ) -> None:
     """One line for a refused request (INFO, WARNING for 5xx); ``more_fields`` is called only if it is written."""
-    metrics.REFUSALS.labels(code).inc()
+    metrics.refusals(code).inc()
     admitted, suppressed = _limit.admit()
     if suppressed:
         logger.warning("refusals not logged: %d in the last window (AUTH0_REFUSAL_LOG_RATE)", suppressed)

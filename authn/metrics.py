@@ -46,6 +46,7 @@ REFUSALS = _counter("authn_refusals", "Requests refused by authn, by error code.
 JWKS_FETCHES = _counter("authn_jwks_fetches", "Key set (and discovery) fetches, by outcome.", "outcome")
 TOKEN_CACHE = _counter("authn_token_cache", "Verified-token cache lookups, by result.", "result")
 TOKEN_CACHE_HITS = TOKEN_CACHE.labels("hit")
+_refusal_counters: dict[str, Any] = {}
 TOKEN_CACHE_MISSES = TOKEN_CACHE.labels("miss")
 REQUEST_LATENCY = (
     prometheus_client.Histogram(
@@ -56,6 +57,14 @@ REQUEST_LATENCY = (
     if prometheus_client is not None
     else _NoMetric()
 )
+
+
+def refusals(code: str) -> Any:
+    """The refusals counter of ``code`` (one of a few fixed codes), looked up once."""
+    counter = _refusal_counters.get(code)
+    if counter is None:
+        counter = _refusal_counters[code] = REFUSALS.labels(code)
+    return counter
 
 
 def exposition() -> tuple[bytes, str]:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponseBase
 
 from authn import metrics, nonces, trust
-from authn.conf import auth0_settings
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -25,7 +24,7 @@ class DPoPNonceMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
-        if auth0_settings.dpop_nonce and _uses_dpop(request):
+        if trust.request_policy().dpop_nonce and _uses_dpop(request):
             response["DPoP-Nonce"] = nonces.issue(trust.wall_clock())
         return response
 

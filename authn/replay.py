@@ -14,7 +14,6 @@ import math
 
 from django.core.cache import caches
 
-from authn.conf import auth0_settings
 from authn.dpop import Proof
 from authn.errors import InvalidProof, ReplayCacheUnavailable
 
@@ -22,14 +21,12 @@ RETRY_AFTER = 5  # seconds a client waits when the replay cache is down
 KEY_PREFIX = "authn:dpop:jti:"
 
 
-def remember(proof: Proof, now: float) -> None:
-    """Record ``proof``'s ``jti``; ``InvalidProof`` if it was recorded before."""
-    s = auth0_settings
-    # A proof is accepted until iat + max age; keep it a little longer for the clocks of other hosts.
-    timeout = max(1, math.ceil(proof.iat + s.dpop_max_age_seconds + s.dpop_leeway_seconds - now))
+def remember(proof: Proof, cache_alias: str, *, expires_at: float, now: float) -> None:
+    """Record ``proof``'s ``jti`` in that cache until ``expires_at``; ``InvalidProof`` if it was recorded before."""
+    timeout = max(1, math.ceil(expires_at - now))
     key = KEY_PREFIX + hashlib.sha256(f"{proof.jkt}\x00{proof.jti}".encode()).hexdigest()
     try:
-        added = caches[s.dpop_replay_cache].add(key, 1, timeout)
+        added = caches[cache_alias].add(key, 1, timeout)
     except Exception as err:  # whatever the backend raises: fail closed, never accept unchecked
         error = ReplayCacheUnavailable(RETRY_AFTER)
         reason = f"{type(err).__module__}.{type(err).__name__}"  # not its message: it may hold a URL's password

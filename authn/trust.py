@@ -27,6 +27,7 @@ from django.http import HttpRequest
 
 from authn.conf import DEV_ISSUER, auth0_settings
 from authn.devissuer import DevIssuer
+from authn.dpop import ProofValidator
 from authn.fetch import FetchLimits
 from authn.jwks import KeyPolicy, KeySetCache
 from authn.tokens import RSA_ALGORITHMS, KeySource, TokenValidator
@@ -36,6 +37,7 @@ logger = logging.getLogger("authn")
 MAX_RESOLVED_ISSUERS = 256  # key caches kept for issuers a resolver named; the least recently used go first
 
 _validator: TokenValidator | None = None
+_policy: RequestPolicy | None = None
 _lock = threading.Lock()
 _clock: Callable[[], float] | None = None  # None: the real clocks (time.time for tokens, time.monotonic for caches)
 
@@ -44,7 +46,7 @@ def use_clock(clock: Callable[[], float] | None) -> None:
     """Make the trust layer read ``clock`` for every time it needs (tests); ``None`` restores the real ones."""
     global _clock  # noqa: PLW0603 - one clock per process, like the validator
     _clock = clock
-    _set(None)
+    _set(None, None)
 
 
 def wall_clock() -> float:
@@ -53,6 +55,51 @@ def wall_clock() -> float:
 
 def monotonic_clock() -> float:
     return (_clock or time.monotonic)()
+
+
+@dataclass(frozen=True)
+class RequestPolicy:
+    """The settings every request reads, read once: a setting read costs a lookup (and an exception for
+    one left at its default); rebuilt with the validator when a setting changes."""
+
+    dpop_mode: str
+    max_header_length: int  # the longest Authorization value looked at: the token, its scheme and spaces
+    refusal_log_rate: float
+    realm: str
+    dpop_algorithms: str  # space-separated, as challenges name them
+    resolver: Callable[..., Any] | None
+    proof_validator: ProofValidator
+    replay_cache: str
+    replay_seconds: float  # how long a proof's jti is remembered past its iat
+    dpop_nonce: bool
+    dpop_nonce_seconds: float
+
+
+def request_policy() -> RequestPolicy:
+    policy = _policy
+    if policy is None:
+        s = auth0_settings
+        policy = RequestPolicy(
+            dpop_mode=s.dpop_mode,
+            max_header_length=s.max_token_length + 64,
+            refusal_log_rate=s.refusal_log_rate,
+            realm=s.realm,
+            dpop_algorithms=" ".join(s.dpop_algorithms),
+            resolver=s.domain_resolver,
+            proof_validator=ProofValidator(
+                algorithms=s.dpop_algorithms,
+                max_age=s.dpop_max_age_seconds,
+                leeway=s.dpop_leeway_seconds,
+                clock=wall_clock,
+            ),
+            replay_cache=s.dpop_replay_cache,
+            # A proof is accepted until iat + max age; kept a little longer for the clocks of other hosts.
+            replay_seconds=s.dpop_max_age_seconds + s.dpop_leeway_seconds,
+            dpop_nonce=s.dpop_nonce,
+            dpop_nonce_seconds=s.dpop_nonce_seconds,
+        )
+        _set(_validator, policy)
+    return policy
 
 
 @dataclass(frozen=True)
@@ -154,13 +201,13 @@ def get_validator() -> TokenValidator:
     if validator is None:
         with _lock:
             validator = _validator or _build_validator()
-            _set(validator)
+            _set(validator, _policy)
     return validator
 
 
 def issuers_for(request: HttpRequest) -> frozenset[str] | None:
     """The issuers a resolver trusts for ``request``; ``None`` when the configured ones apply."""
-    resolver = auth0_settings.domain_resolver
+    resolver = request_policy().resolver
     if resolver is None:
         return None
     issuers = set()
@@ -184,12 +231,12 @@ def dev_issuer() -> DevIssuer | None:
 def reset(*, setting: str = "AUTH0_", **_: Any) -> None:
     """``setting_changed`` receiver: forget the validator when its settings change."""
     if setting.startswith("AUTH0_") or setting == "DEBUG":
-        _set(None)
+        _set(None, None)
 
 
-def _set(validator: TokenValidator | None) -> None:
-    global _validator  # noqa: PLW0603 - one validator per process, by design
-    _validator = validator
+def _set(validator: TokenValidator | None, policy: RequestPolicy | None) -> None:
+    global _validator, _policy  # one validator and one policy per process, by design
+    _validator, _policy = validator, policy
 
 
 def _build_validator() -> TokenValidator:
