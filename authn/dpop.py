@@ -70,10 +70,10 @@ class ProofValidator:
 
     def validate(self, proof: str, *, method: str, url: str, access_token: str) -> Proof:
         """The proof's key thumbprint, ``jti``, ``iat`` and ``nonce``, or ``InvalidProof`` saying why not."""
-        if len(proof) > MAX_PROOF_LENGTH or not jose.is_compact_jws(proof):
+        jws = jose.split_compact_jws(proof) if len(proof) <= MAX_PROOF_LENGTH else None
+        if jws is None:
             raise InvalidProof("DPoP proof is not a single compact JWS.")
-        header_segment, payload_segment, signature = proof.split(".")
-        header = _members(header_segment)
+        header = _members(jws.header)
         alg = header.get("alg")
         if not isinstance(header.get("typ"), str) or header["typ"].lower() != PROOF_TYPE:
             raise InvalidProof('DPoP proof typ is not "dpop+jwt".')
@@ -82,8 +82,8 @@ class ProofValidator:
         if "crit" in header:
             raise InvalidProof("DPoP proof uses a critical extension that is not understood.")
         key, jkt = _public_key(alg, header.get("jwk"))
-        _verify(alg, key, proof.rpartition(".")[0], signature)
-        claims = _members(payload_segment)
+        _verify(alg, key, jws.signing_input, jws.signature)
+        claims = _members(jws.payload)
         self._check_claims(claims, method=method, url=url, access_token=access_token)
         nonce = claims.get("nonce")
         if nonce is not None and (not isinstance(nonce, str) or not 0 < len(nonce) <= MAX_NONCE_LENGTH):

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Mapping
 from json.scanner import make_scanner
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 BASE64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -48,19 +48,26 @@ _scan = make_scanner(_decoder)  # type: ignore[arg-type] # the stubs have the C 
 _TO_STANDARD_ALPHABET = bytes.maketrans(b"-_", b"+/")
 
 
-def is_compact_jws(token: str) -> bool:
-    """Three non-empty segments of the base64url alphabet, joined by dots.
+class CompactJWS(NamedTuple):
+    signing_input: str  # header.payload: what the signature covers
+    header: str
+    payload: str
+    signature: str
 
-    Checked by deleting the alphabet from the bytes (C speed, several times a regex's): only the two
-    dots may remain.
+
+def split_compact_jws(token: str) -> CompactJWS | None:
+    """The segments of three non-empty base64url segments joined by dots; ``None`` for anything else.
+
+    The alphabet is checked by deleting it from the bytes (C speed, several times a regex's): only the two
+    dots may remain. They are then found from either end, so the token is scanned once, not once per check
+    (on an 8 KiB token a substring search alone costs more than the SHA-256 its signature needs).
     """
-    return (
-        token.isascii()
-        and token.encode("ascii").translate(None, BASE64URL_ALPHABET) == b".."
-        and ".." not in token
-        and not token.startswith(".")
-        and not token.endswith(".")
-    )
+    if not token.isascii() or token.encode("ascii").translate(None, BASE64URL_ALPHABET) != b"..":
+        return None
+    first, last = token.find("."), token.rfind(".")
+    if first == 0 or last == first + 1 or last == len(token) - 1:
+        return None
+    return CompactJWS(token[:last], token[:first], token[first + 1 : last], token[last + 1 :])
 
 
 def b64url_decode(segment: str) -> bytes:

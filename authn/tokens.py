@@ -125,16 +125,17 @@ class TokenValidator:
         )
 
     def _validate_uncached(self, token: str, allowed: Collection[str], *, per_request: bool) -> AccessToken:
-        if len(token) > self._max_length or not jose.is_compact_jws(token):
+        jws = jose.split_compact_jws(token) if len(token) <= self._max_length else None
+        if jws is None:
             raise MalformedToken
-        header_segment, payload_segment, signature_segment = token.split(".")
+        header_segment, payload_segment = jws.header, jws.payload
         if len(header_segment) > MAX_HEADER_SEGMENT:
             raise MalformedToken("Token header is too large.")
         header = _parsed(header_segment)
         self._check_header(header)
         try:
             issuer, claims = self._issuer(payload_segment, allowed, per_request=per_request)
-            key = self._verified_key(issuer, header, token.rpartition(".")[0], signature_segment)
+            key = self._verified_key(issuer, header, jws.signing_input, jws.signature)
             if claims is None:
                 claims = _parsed(payload_segment)
             self._check_claims(claims, issuer)
