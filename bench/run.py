@@ -61,6 +61,13 @@ MAX_TOKEN_LENGTH = 8192  # AUTH0_MAX_TOKEN_LENGTH's default: the longest token t
 WORKERS, THREADS = 2, 4
 PATHS = {"public": "/api/public", "private": "/api/private", "scoped": "/api/private-scoped"}
 ANONYMOUS = {"anon-objects": "{}-payload token", "anon-garbage": "max-length garbage"}
+IN_PROCESS_HOST = "127.0.0.1:8000"  # the Host of bench/in_process.py's requests, named by their DPoP proofs
+IN_PROCESS_KINDS = {
+    "public": "Bearer, repeated token", "scoped-repeated": "Bearer, repeated token",
+    "scoped": "Bearer, first-seen tokens", "private": "Bearer, first-seen tokens",
+    **ANONYMOUS, "public-long": "Bearer, an 8 KiB header", "private-long": "Bearer, first-seen tokens, 8 KiB",
+    "dpop": "DPoP, fresh proof per request",
+}  # fmt: skip
 ES256_FLOOR = "ES256 verify of a DPoP proof (`cryptography`, P-256): the ES256 verification floor"
 
 
@@ -508,6 +515,53 @@ def redis_phase(bench: Bench, stack: contextlib.ExitStack) -> None:
     bench.rounds(server, "dpop-redis", dpop)
 
 
+def in_process_phase(bench: Bench) -> None:
+    """Whole requests through Django in one process (bench/in_process.py): what a request costs the server
+    without gunicorn, sockets or wrk, which on a shared 2-core machine blur differences of tens of us."""
+    args, credentials = bench.args, bench.credentials
+    per_round, fill = (100, 200) if args.quick else (1000, 4096)  # fill: the verified-token cache holds 4,096
+    fresh = args.rounds * per_round + 1  # each spec's first request precedes the measured rounds
+    print(f"In-process: minting {fill + 3 * fresh:,} first-seen tokens ...", flush=True)
+    short, long = mint_pool(credentials.key, fill + 2 * fresh), mint_pool(credentials.key, fresh, long=True)
+    url = f"http://{IN_PROCESS_HOST}{PATHS['scoped']}"
+    specs = [
+        ("public", PATHS["public"], [f"Bearer {credentials.bearer['public']}"], 200),
+        ("scoped-repeated", PATHS["scoped"], [f"Bearer {credentials.bearer['scoped']}"], 200),
+        ("scoped", PATHS["scoped"], [f"Bearer {token}" for token in short[fill : fill + fresh]], 200),
+        ("private", PATHS["private"], [f"Bearer {token}" for token in short[fill + fresh :]], 200),
+        *[(label, PATHS["private"], [f"Bearer {credentials.anonymous[label]}"], 401) for label in ANONYMOUS],
+        ("public-long", PATHS["public"], [f"Bearer {credentials.anonymous['anon-objects']}"], 200),
+        ("private-long", PATHS["private"], [f"Bearer {token}" for token in long], 200),
+        ("dpop", PATHS["scoped"], credentials.proofs(url, fresh), 200),
+    ]
+    job = {
+        "host": IN_PROCESS_HOST,
+        "rounds": args.rounds,
+        "fill": {"path": PATHS["scoped"], "lines": [f"Bearer {token}" for token in short[:fill]]},
+        "specs": [{"label": label, "path": path, "lines": lines, "expect": expect, "per_round": per_round}
+                  for label, path, lines, expect in specs],
+    }  # fmt: skip
+    job_file, log = WORK / "in-process-job.json", WORK / "in-process.log"
+    job_file.write_text(json.dumps(job), encoding="ascii")
+    tenant = TenantServer().start()
+    tenant.keys = [credentials.jwk]
+    env = server_env(tenant.jwks_url, "") | {"DJANGO_SETTINGS_MODULE": "config.settings"}
+    print(f"In-process: {len(specs)} kinds of request, {args.rounds} round(s) of {per_round} ...", flush=True)
+    try:
+        with log.open("wb") as errors:
+            done = subprocess.run([sys.executable, str(ROOT / "bench" / "in_process.py"), str(job_file)], cwd=ROOT,
+                                  env=env, stdout=subprocess.PIPE, stderr=errors, check=False)  # fmt: skip
+    finally:
+        tenant.stop()
+    if done.returncode != 0:
+        raise RuntimeError(f"bench/in_process.py failed (status {done.returncode}):\n{log.read_text()[-3000:]}")
+    paths = {label: path for label, path, _lines, _expect in specs}
+    for label, number, requests, cpu, unexpected in json.loads(done.stdout):
+        spec = Spec(label, paths[label], IN_PROCESS_KINDS[label], same_lines())
+        bench.runs.append(Run("in-process", number, spec, requests, cpu, 0.0, 0.0, cpu, 0.0, 0, 0, unexpected, 0, 0))
+        print(f"  in-process  {number:>2} {label:15} {cpu * 1e6 / requests:7.1f} CPU us/req", flush=True)
+
+
 @dataclass(frozen=True)
 class Figure:
     """A figure computed per round from that round's runs (by label), held against a target if it has one."""
@@ -535,6 +589,29 @@ def cpu_difference(a: str, b: str) -> Callable[[dict[str, Run]], float]:
     return lambda runs: runs[a].cpu_us - runs[b].cpu_us
 
 
+def anonymous_figures(phase: str) -> list[Figure]:
+    """The worst anonymous tokens against first-seen valid ones: ~700 characters, the same length, and in auth
+    CPU alone (each minus /api/public with the same header: what gunicorn and Django spend reading it)."""
+    found, cpu = [], cpu_difference
+    for label, what in ANONYMOUS.items():
+        found += [
+            Figure(f"{phase}: {what} - first-seen valid token (~700 chars), /api/private (CPU us/req)", phase,
+                   cpu(label, "private"), "<=", 0.0),
+            Figure(f"{phase}: {what} - first-seen valid token of the same length, /api/private", phase,
+                   cpu(label, "private-long"), "<=", 0.0),
+            Figure(f"{phase}: auth CPU, ({what} - public, same header) - (first-seen - public)", phase,
+                   lambda runs, label=label: (runs[label].cpu_us - runs["public-long"].cpu_us)
+                   - (runs["private"].cpu_us - runs["public"].cpu_us), "<=", 0.0),
+        ]  # fmt: skip
+    return found
+
+
+def dpop_figure(phase: str, bearer: str, es256_floor: float) -> Figure:
+    name = f"{phase}: auth CPU a DPoP request adds: DPoP scoped - Bearer scoped (us/req)"
+    goal = f"< 2 x {es256_floor:.1f} (ES256 floor)"
+    return Figure(name, phase, cpu_difference("dpop", bearer), "<", 2 * es256_floor, goal)
+
+
 def figures(es256_floor: float) -> list[Figure]:
     found, cpu = [], cpu_difference
     for phase, most in (("repeated", 15.0), ("first-seen", 80.0)):
@@ -544,23 +621,23 @@ def figures(es256_floor: float) -> list[Figure]:
             Figure(f"{phase}: p99 scoped / p99 public", phase, ratio("scoped", "public", "p99_us"), "<=", 1.2),
             Figure(f"{phase}: (reference) auth CPU private - public (us/req)", phase, cpu("private", "public")),
         ]
-    for label, what in ANONYMOUS.items():
-        found += [
-            Figure(f"worst anonymous: {what} - first-seen valid token (~700 chars), /api/private (CPU us/req)",
-                   "first-seen", cpu(label, "private"), "<=", 0.0),
-            Figure(f"worst anonymous: {what} - first-seen valid token of the same length, /api/private",
-                   "first-seen", cpu(label, "private-long"), "<=", 0.0),
-            Figure(f"worst anonymous, auth CPU: ({what} - public, same header) - (first-seen - public)",
-                   "first-seen", lambda runs, label=label: (runs[label].cpu_us - runs["public-long"].cpu_us)
-                   - (runs["private"].cpu_us - runs["public"].cpu_us), "<=", 0.0),
-        ]  # fmt: skip
+    found += anonymous_figures("first-seen")
     for phase in ("dpop-locmem", "dpop-redis"):
         found += [
             Figure(f"{phase}: throughput DPoP scoped / public", phase, ratio("dpop", "public", "rps")),
-            Figure(f"{phase}: auth CPU a DPoP request adds: DPoP scoped - Bearer scoped (us/req)", phase,
-                   cpu("dpop", "scoped"), "<", 2 * es256_floor, f"< 2 x {es256_floor:.1f} (ES256 floor)"),
-        ]  # fmt: skip
-    return found
+            dpop_figure(phase, "scoped", es256_floor),
+        ]
+    return [
+        *found,
+        Figure("in-process: auth CPU scoped - public, repeated token (us/req)", "in-process",
+               cpu("scoped-repeated", "public"), "<=", 15.0),
+        Figure("in-process: auth CPU scoped - public, first-seen token (us/req)", "in-process",
+               cpu("scoped", "public"), "<=", 80.0),
+        Figure("in-process: (reference) auth CPU private - public, first-seen token", "in-process",
+               cpu("private", "public")),
+        *anonymous_figures("in-process"),
+        dpop_figure("in-process", "scoped-repeated", es256_floor),
+    ]  # fmt: skip
 
 
 def per_round(runs: list[Run], phase: str, figure: Callable[[dict[str, Run]], float]) -> list[float]:
@@ -633,7 +710,8 @@ def per_run(bench: Bench) -> list[str]:
     ]  # fmt: skip
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in bench.runs:
-        groups.setdefault((run.phase, run.spec.label), []).append(run)
+        if run.phase != "in-process":
+            groups.setdefault((run.phase, run.spec.label), []).append(run)
     for (phase, _), runs in groups.items():
         spec, requests = runs[0].spec, sum(run.requests for run in runs)
         lines.append(
@@ -643,6 +721,30 @@ def per_run(bench: Bench) -> list[str]:
             f"{statistics.median(run.p99_us for run in runs) / 1000:.2f} | "
             f"{sum(run.cpu_seconds for run in runs) * 1e6 / requests:.0f} | {requests:,} | "
             f"{sum(run.fetches for run in runs)} | {sum(run.unexpected + run.errors for run in runs)} |"
+        )
+    return [*lines, ""]
+
+
+def in_process_table(bench: Bench) -> list[str]:
+    runs: dict[str, list[Run]] = {}
+    for run in bench.runs:
+        if run.phase == "in-process":
+            runs.setdefault(run.spec.label, []).append(run)
+    if not runs:
+        return []
+    lines = [
+        "## In one process", "",
+        "Whole requests through Django's WSGI handler (`bench/in_process.py`, the servers' settings and tenant), "
+        "no gunicorn, sockets or wrk: the CPU of the process per request, median of the rounds (range). "
+        "The verified-token cache was filled with 4,096 first-seen tokens first.", "",
+        "| request | CPU us/req (range) | requests | unexpected status |", "| --- | ---: | ---: | ---: |",
+    ]  # fmt: skip
+    for group in runs.values():
+        values = [run.cpu_us for run in group]
+        lines.append(
+            f"| {group[0].spec.path} ({group[0].spec.auth}) | {statistics.median(values):.1f} "
+            f"({min(values):.1f} to {max(values):.1f}) | {sum(run.requests for run in group):,} | "
+            f"{sum(run.unexpected for run in group)} |"
         )
     return [*lines, ""]
 
@@ -678,7 +780,8 @@ def checks(bench: Bench) -> tuple[list[str], bool]:
     fetches = {server.name: server.tenant.fetches for server in bench.servers}
     fetch_ok = all(count <= WORKERS for count in fetches.values())
     logs = "".join(server.log.read_text(errors="replace") for server in bench.servers)
-    clean, other = "Traceback" not in logs and '" 500 ' not in logs, [run.other_cores for run in every]
+    clean = "Traceback" not in logs and '" 500 ' not in logs
+    other = [run.other_cores for run in every if run.phase != "in-process"]
     lines = [
         "## Checks", "", "| check | result | |", "| --- | --- | --- |",
         f"| every response had the expected status (200; 401 for anonymous tokens), no socket error | "
@@ -715,12 +818,13 @@ def main(argv: list[str]) -> int:
     bench = Bench(args, Credentials())
     floor = measure_floor(bench.credentials, 500 if args.quick else 5000)
     print("".join(f"  {value:8.1f} us  {name}\n" for name, value in floor.items()), end="", flush=True)
+    in_process_phase(bench)
     with contextlib.ExitStack() as stack:
         locmem_phases(bench, stack)
         redis_phase(bench, stack)
     check_lines, ok = checks(bench)
-    text = "\n".join([*header(bench, started), *per_run(bench), *against_targets(bench, floor), *floor_table(floor),
-                      *check_lines])  # fmt: skip
+    text = "\n".join([*header(bench, started), *per_run(bench), *in_process_table(bench),
+                      *against_targets(bench, floor), *floor_table(floor), *check_lines])  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     print(f"\n{text}\nWritten to {args.output}")
