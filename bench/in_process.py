@@ -1,14 +1,17 @@
 """Whole requests through Django's WSGI handler in one process, for bench/run.py: the server CPU without
 gunicorn, sockets or wrk competing for the cores.
 
-Run by bench/run.py with the gunicorn servers' environment (``config.settings``,
-``DJANGO_DEBUG=false``) and a job file: ``{"host", "rounds": R, "fill": {"path", "lines"}, "specs": [{"label",
-"path", "expect", "lines", "per_round"}]}``, each line an ``Authorization`` value and optionally a tab and
-a ``DPoP`` value, as bench/headers.lua reads them. Each spec is sent once, then the ``fill`` lines (tokens
-filling the verified-token cache); then each round runs ``per_round`` requests of every spec, in the
-reverse order every other round, taking the next lines (a single line is sent every time; several must
-number ``rounds * per_round + 1``). Prints one JSON list: ``[label, round, requests, cpu_seconds,
-unexpected]`` for every run. CPU is this process's (``time.process_time``), garbage collection included.
+Run by bench/run.py with the gunicorn servers' environment (``config.settings``, ``DJANGO_DEBUG=false``)
+and a job file: ``{"host", "rounds", "per_round", "fill": {"path", "lines"}, "specs": [{"label", "path",
+"expect", "lines"}]}``. A line is an ``Authorization`` value, optionally a tab and a ``DPoP`` value, as
+bench/headers.lua reads them; a spec of one line sends it every time, one of several lines needs
+``rounds * per_round + 1`` of them, each sent once.
+
+Each spec is sent once, then the ``fill`` lines (tokens filling the verified-token cache); then each round
+sends ``per_round`` requests of every spec, one of each in turn (the order reversed every other turn), so
+that a shared machine's changing speed falls on every kind alike. Prints one JSON list, ``[label, round,
+requests, cpu_seconds, unexpected]`` for each spec and round. CPU is this process's
+(``time.process_time_ns``) around each request, garbage collection included.
 """
 
 from __future__ import annotations
@@ -66,13 +69,16 @@ def main(job_file: str) -> None:
         serve(application, environ(host, job["fill"]["path"], line))
     results = []
     for number in range(1, job["rounds"] + 1):
-        for spec in specs if number % 2 else specs[::-1]:
-            batch = [next(pending[spec["label"]]) for _ in range(spec["per_round"])]
-            started = time.process_time()
-            statuses = [serve(application, request) for request in batch]
-            cpu = time.process_time() - started
-            unexpected = sum(status != spec["expect"] for status in statuses)
-            results.append([spec["label"], number, len(batch), cpu, unexpected])
+        cpu_ns, unexpected = dict.fromkeys(pending, 0), dict.fromkeys(pending, 0)
+        for turn in range(job["per_round"]):  # one request of each kind in turn: the machine's drift hits all alike
+            for spec in specs if turn % 2 else specs[::-1]:
+                label = spec["label"]
+                request = next(pending[label])
+                started = time.process_time_ns()
+                status = serve(application, request)
+                cpu_ns[label] += time.process_time_ns() - started
+                unexpected[label] += status != spec["expect"]
+        results += [[label, number, job["per_round"], cpu_ns[label] / 1e9, unexpected[label]] for label in pending]
     print(json.dumps(results))
 
 
