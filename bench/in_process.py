@@ -2,21 +2,22 @@
 gunicorn, sockets or wrk competing for the cores.
 
 Run by bench/run.py with the gunicorn servers' environment (``config.settings``, ``DJANGO_DEBUG=false``)
-and a job file: ``{"host", "rounds", "per_round", "fill": {"path", "lines"}, "specs": [{"label", "path",
-"expect", "lines"}]}``. A line is an ``Authorization`` value, optionally a tab and a ``DPoP`` value, as
-bench/headers.lua reads them; a spec of one line sends it every time, one of several lines needs
-``rounds * per_round + 1`` of them, each sent once.
+and a job file: ``{"host", "rounds", "per_round", "fill": {"path", "lines"}, "phases": {name: [{"label",
+"path", "expect", "fresh", "lines"}]}}``. A line is an ``Authorization`` value, optionally a tab and a
+``DPoP`` value, as bench/headers.lua reads them; a spec's lines are sent in turn, again from the first when
+they run out, except that a ``fresh`` spec's are each sent once (it needs ``rounds * per_round + 1``).
 
-Each spec is sent once, then the ``fill`` lines (tokens filling the verified-token cache); then each round
-sends ``per_round`` requests of every spec, one of each in turn (the order reversed every other turn), so
-that a shared machine's changing speed falls on every kind alike. Prints one JSON list, ``[label, round,
-requests, cpu_seconds, unexpected]`` for each spec and round. CPU is this process's
+Each spec is sent once, then the ``fill`` lines (tokens filling the verified-token cache). Then each phase
+runs its rounds: ``per_round`` requests of each of its specs, one of each in turn (the order reversed every
+other turn), so that a shared machine's changing speed falls on every kind alike. Prints one JSON list,
+``[phase, label, round, requests, cpu_seconds, unexpected]`` for each spec and round. CPU is this process's
 (``time.process_time_ns``) around each request, garbage collection included.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import sys
 import time
@@ -40,12 +41,8 @@ def environ(host: str, path: str, line: str) -> dict[str, Any]:
 
 
 def requests(host: str, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Each line's environ in turn; a single line forever."""
-    lines: list[str] = spec["lines"]
-    if len(lines) == 1:
-        while True:
-            yield environ(host, spec["path"], lines[0])
-    yield from (environ(host, spec["path"], line) for line in lines)
+    lines = iter(spec["lines"]) if spec["fresh"] else itertools.cycle(spec["lines"])
+    return (environ(host, spec["path"], line) for line in lines)
 
 
 def serve(application: Callable[..., Any], request: dict[str, Any]) -> int:
@@ -57,28 +54,42 @@ def serve(application: Callable[..., Any], request: dict[str, Any]) -> int:
     return int(status[0][:3])
 
 
+def measure(
+    application: Callable[..., Any],
+    specs: list[dict[str, Any]],
+    kinds: list[Iterator[dict[str, Any]]],
+    number: int,
+    count: int,
+) -> list[list[Any]]:
+    """Round ``number``: ``count`` requests of every spec, one of each in turn; ``[label, round, requests,
+    cpu_seconds, unexpected]`` for each."""
+    cpu_ns, unexpected = [0] * len(specs), [0] * len(specs)
+    order = list(range(len(specs)))
+    for turn in range(count):
+        for index in order if turn % 2 else order[::-1]:
+            request = next(kinds[index])
+            started = time.process_time_ns()
+            status = serve(application, request)
+            cpu_ns[index] += time.process_time_ns() - started
+            unexpected[index] += status != specs[index]["expect"]
+    return [[spec["label"], number, count, cpu_ns[index] / 1e9, unexpected[index]] for index, spec in enumerate(specs)]
+
+
 def main(job_file: str) -> None:
     from django.core.wsgi import get_wsgi_application
 
     application, job = get_wsgi_application(), json.loads(Path(job_file).read_text())
-    host, specs = job["host"], job["specs"]
-    pending = {spec["label"]: requests(host, spec) for spec in specs}
-    for spec in specs:  # one request each before measuring: imports, the key set fetch
-        serve(application, next(pending[spec["label"]]))
+    host, phases = job["host"], job["phases"]
+    pending = {(phase, spec["label"]): requests(host, spec) for phase, specs in phases.items() for spec in specs}
+    for kind in pending.values():  # one request each before measuring: imports, the key set fetch
+        serve(application, next(kind))
     for line in job["fill"]["lines"]:  # first-seen tokens filling the verified-token cache, as in a busy worker
         serve(application, environ(host, job["fill"]["path"], line))
     results = []
-    for number in range(1, job["rounds"] + 1):
-        cpu_ns, unexpected = dict.fromkeys(pending, 0), dict.fromkeys(pending, 0)
-        for turn in range(job["per_round"]):  # one request of each kind in turn: the machine's drift hits all alike
-            for spec in specs if turn % 2 else specs[::-1]:
-                label = spec["label"]
-                request = next(pending[label])
-                started = time.process_time_ns()
-                status = serve(application, request)
-                cpu_ns[label] += time.process_time_ns() - started
-                unexpected[label] += status != spec["expect"]
-        results += [[label, number, job["per_round"], cpu_ns[label] / 1e9, unexpected[label]] for label in pending]
+    for phase, specs in phases.items():
+        kinds = [pending[phase, spec["label"]] for spec in specs]
+        for number in range(1, job["rounds"] + 1):
+            results += [[phase, *run] for run in measure(application, specs, kinds, number, job["per_round"])]
     print(json.dumps(results))
 
 

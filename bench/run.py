@@ -62,12 +62,6 @@ WORKERS, THREADS = 2, 4
 PATHS = {"public": "/api/public", "private": "/api/private", "scoped": "/api/private-scoped"}
 ANONYMOUS = {"anon-objects": "{}-payload token", "anon-garbage": "max-length garbage"}
 IN_PROCESS_HOST = "127.0.0.1:8000"  # the Host of bench/in_process.py's requests, named by their DPoP proofs
-IN_PROCESS_KINDS = {
-    "public": "Bearer, repeated token", "scoped-repeated": "Bearer, repeated token",
-    "scoped": "Bearer, first-seen tokens", "private": "Bearer, first-seen tokens",
-    **ANONYMOUS, "public-long": "Bearer, an 8 KiB header", "private-long": "Bearer, first-seen tokens, 8 KiB",
-    "dpop": "DPoP, fresh proof per request",
-}  # fmt: skip
 ES256_FLOOR = "ES256 verify of a DPoP proof (`cryptography`, P-256): the ES256 verification floor"
 
 
@@ -154,6 +148,9 @@ class Credentials:
         lines = [f"Bearer {token}" for token in self.pool[self.cursor : self.cursor + count]]
         self.cursor += count
         return lines
+
+    def refill(self, pool: list[str], long_pool: list[str]) -> None:
+        self.pool, self.long_pool, self.cursor, self.long_cursor = pool, long_pool, 0, 0
 
     def first_seen_long(self, count: int) -> list[str]:
         lines = [f"Bearer {token}" for token in self.long_pool[self.long_cursor : self.long_cursor + count]]
@@ -489,8 +486,10 @@ def locmem_phases(bench: Bench, stack: contextlib.ExitStack) -> None:
     fill = 1000 if args.quick else 12_000  # full runs: more than both workers' token caches hold (4,096 each)
     block = bench.lines_for(args.duration, margin=1.25)  # slower than the repeated token; a resent one is a 200
     print(f"Minting {fill + 3 * args.rounds * block:,} first-seen tokens ...", flush=True)
-    credentials.pool = mint_pool(credentials.key, fill + 2 * args.rounds * block)
-    credentials.long_pool = mint_pool(credentials.key, args.rounds * block, long=True)
+    credentials.refill(
+        mint_pool(credentials.key, fill + 2 * args.rounds * block),
+        mint_pool(credentials.key, args.rounds * block, long=True),
+    )
     filling = Spec("scoped", PATHS["scoped"], "Bearer, filling the caches", lambda _count: credentials.first_seen(fill))
     bench.run(server, filling, "fill-caches", 0, seconds=max(1, round(fill / bench.rate)))
     bench.rounds(server, "first-seen", first_seen_specs(credentials, block))
@@ -515,39 +514,33 @@ def redis_phase(bench: Bench, stack: contextlib.ExitStack) -> None:
     bench.rounds(server, "dpop-redis", dpop)
 
 
-def in_process_phase(bench: Bench) -> None:
-    """Whole requests through Django in one process (bench/in_process.py): what a request costs the server
-    without gunicorn, sockets or wrk, which on a shared 2-core machine blur differences of tens of us."""
+def in_process_phases(bench: Bench) -> None:
+    """The repeated, first-seen and DPoP phases through Django in one process (bench/in_process.py): what a
+    request costs the server without gunicorn, sockets or wrk, which on a shared 2-core machine blur
+    differences of tens of us. Runs are named ``in-process <phase>``."""
     args, credentials = bench.args, bench.credentials
     per_round, fill = (100, 200) if args.quick else (2000, 4096)  # fill: the verified-token cache holds 4,096
     fresh = args.rounds * per_round + 1  # each spec's first request precedes the measured rounds
     print(f"In-process: minting {fill + 3 * fresh:,} first-seen tokens ...", flush=True)
-    short, long = mint_pool(credentials.key, fill + 2 * fresh), mint_pool(credentials.key, fresh, long=True)
-    url = f"http://{IN_PROCESS_HOST}{PATHS['scoped']}"
-    specs = [
-        ("public", PATHS["public"], [f"Bearer {credentials.bearer['public']}"], 200),
-        ("scoped-repeated", PATHS["scoped"], [f"Bearer {credentials.bearer['scoped']}"], 200),
-        ("scoped", PATHS["scoped"], [f"Bearer {token}" for token in short[fill : fill + fresh]], 200),
-        ("private", PATHS["private"], [f"Bearer {token}" for token in short[fill + fresh :]], 200),
-        *[(label, PATHS["private"], [f"Bearer {credentials.anonymous[label]}"], 401) for label in ANONYMOUS],
-        ("public-long", PATHS["public"], [f"Bearer {credentials.anonymous['anon-objects']}"], 200),
-        ("private-long", PATHS["private"], [f"Bearer {token}" for token in long], 200),
-        ("dpop", PATHS["scoped"], credentials.proofs(url, fresh), 200),
-    ]
+    credentials.refill(mint_pool(credentials.key, fill + 2 * fresh), mint_pool(credentials.key, fresh, long=True))
+    fill_lines = credentials.first_seen(fill)
+    phases = {
+        "in-process repeated": bearer_specs(credentials, "public", "scoped", "private"),
+        "in-process first-seen": first_seen_specs(credentials, fresh),
+        "in-process dpop": dpop_specs(credentials, f"http://{IN_PROCESS_HOST}"),
+    }
     job = {
-        "host": IN_PROCESS_HOST,
-        "rounds": args.rounds,
-        "per_round": per_round,
-        "fill": {"path": PATHS["scoped"], "lines": [f"Bearer {token}" for token in short[:fill]]},
-        "specs": [{"label": label, "path": path, "lines": lines, "expect": expect}
-                  for label, path, lines, expect in specs],
+        "host": IN_PROCESS_HOST, "rounds": args.rounds, "per_round": per_round,
+        "fill": {"path": PATHS["scoped"], "lines": fill_lines},
+        "phases": {phase: [{"label": spec.label, "path": spec.path, "expect": spec.expect, "fresh": spec.fresh,
+                            "lines": spec.lines(fresh)} for spec in specs] for phase, specs in phases.items()},
     }  # fmt: skip
     job_file, log = WORK / "in-process-job.json", WORK / "in-process.log"
     job_file.write_text(json.dumps(job), encoding="ascii")
     tenant = TenantServer().start()
     tenant.keys = [credentials.jwk]
     env = server_env(tenant.jwks_url, "") | {"DJANGO_SETTINGS_MODULE": "config.settings"}
-    print(f"In-process: {len(specs)} kinds of request, {args.rounds} round(s) of {per_round} ...", flush=True)
+    print(f"In-process: {args.rounds} round(s) of {per_round} requests of each kind ...", flush=True)
     try:
         with log.open("wb") as errors:
             done = subprocess.run([sys.executable, str(ROOT / "bench" / "in_process.py"), str(job_file)], cwd=ROOT,
@@ -556,11 +549,11 @@ def in_process_phase(bench: Bench) -> None:
         tenant.stop()
     if done.returncode != 0:
         raise RuntimeError(f"bench/in_process.py failed (status {done.returncode}):\n{log.read_text()[-3000:]}")
-    paths = {label: path for label, path, _lines, _expect in specs}
-    for label, number, requests, cpu, unexpected in json.loads(done.stdout):
-        spec = Spec(label, paths[label], IN_PROCESS_KINDS[label], same_lines())
-        bench.runs.append(Run("in-process", number, spec, requests, cpu, 0.0, 0.0, cpu, 0.0, 0, 0, unexpected, 0, 0))
-        print(f"  in-process  {number:>2} {label:15} {cpu * 1e6 / requests:7.1f} CPU us/req", flush=True)
+    by_label = {(phase, spec.label): spec for phase, specs in phases.items() for spec in specs}
+    for phase, label, number, requests, cpu, unexpected in json.loads(done.stdout):
+        run = Run(phase, number, by_label[phase, label], requests, cpu, 0.0, 0.0, cpu, 0.0, 0, 0, unexpected, 0, 0)
+        bench.runs.append(run)
+        print(f"  {phase:21} {number:>2} {label:12} {run.cpu_us:7.1f} CPU us/req", flush=True)
 
 
 @dataclass(frozen=True)
@@ -607,38 +600,40 @@ def anonymous_figures(phase: str) -> list[Figure]:
     return found
 
 
-def dpop_figure(phase: str, bearer: str, es256_floor: float) -> Figure:
+def cpu_figures(phase: str, most: float) -> list[Figure]:
+    return [
+        Figure(f"{phase}: auth CPU scoped - public (us/req)", phase, cpu_difference("scoped", "public"), "<=", most),
+        Figure(f"{phase}: (reference) auth CPU private - public (us/req)", phase, cpu_difference("private", "public")),
+    ]
+
+
+def dpop_figure(phase: str, es256_floor: float) -> Figure:
     name = f"{phase}: auth CPU a DPoP request adds: DPoP scoped - Bearer scoped (us/req)"
     goal = f"< 2 x {es256_floor:.1f} (ES256 floor)"
-    return Figure(name, phase, cpu_difference("dpop", bearer), "<", 2 * es256_floor, goal)
+    return Figure(name, phase, cpu_difference("dpop", "scoped"), "<", 2 * es256_floor, goal)
 
 
 def figures(es256_floor: float) -> list[Figure]:
-    found, cpu = [], cpu_difference
+    found = []
     for phase, most in (("repeated", 15.0), ("first-seen", 80.0)):
         found += [
             Figure(f"{phase}: throughput scoped / public", phase, ratio("scoped", "public", "rps"), ">=", 0.95),
-            Figure(f"{phase}: auth CPU scoped - public (us/req)", phase, cpu("scoped", "public"), "<=", most),
             Figure(f"{phase}: p99 scoped / p99 public", phase, ratio("scoped", "public", "p99_us"), "<=", 1.2),
-            Figure(f"{phase}: (reference) auth CPU private - public (us/req)", phase, cpu("private", "public")),
+            *cpu_figures(phase, most),
         ]
     found += anonymous_figures("first-seen")
     for phase in ("dpop-locmem", "dpop-redis"):
         found += [
             Figure(f"{phase}: throughput DPoP scoped / public", phase, ratio("dpop", "public", "rps")),
-            dpop_figure(phase, "scoped", es256_floor),
+            dpop_figure(phase, es256_floor),
         ]
     return [
         *found,
-        Figure("in-process: auth CPU scoped - public, repeated token (us/req)", "in-process",
-               cpu("scoped-repeated", "public"), "<=", 15.0),
-        Figure("in-process: auth CPU scoped - public, first-seen token (us/req)", "in-process",
-               cpu("scoped", "public"), "<=", 80.0),
-        Figure("in-process: (reference) auth CPU private - public, first-seen token", "in-process",
-               cpu("private", "public")),
-        *anonymous_figures("in-process"),
-        dpop_figure("in-process", "scoped-repeated", es256_floor),
-    ]  # fmt: skip
+        *cpu_figures("in-process repeated", 15.0),
+        *cpu_figures("in-process first-seen", 80.0),
+        *anonymous_figures("in-process first-seen"),
+        dpop_figure("in-process dpop", es256_floor),
+    ]
 
 
 def per_round(runs: list[Run], phase: str, figure: Callable[[dict[str, Run]], float]) -> list[float]:
@@ -711,7 +706,7 @@ def per_run(bench: Bench) -> list[str]:
     ]  # fmt: skip
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in bench.runs:
-        if run.phase != "in-process":
+        if not run.phase.startswith("in-process"):
             groups.setdefault((run.phase, run.spec.label), []).append(run)
     for (phase, _), runs in groups.items():
         spec, requests = runs[0].spec, sum(run.requests for run in runs)
@@ -727,24 +722,24 @@ def per_run(bench: Bench) -> list[str]:
 
 
 def in_process_table(bench: Bench) -> list[str]:
-    runs: dict[str, list[Run]] = {}
+    runs: dict[tuple[str, str], list[Run]] = {}
     for run in bench.runs:
-        if run.phase == "in-process":
-            runs.setdefault(run.spec.label, []).append(run)
+        if run.phase.startswith("in-process"):
+            runs.setdefault((run.phase, run.spec.label), []).append(run)
     if not runs:
         return []
     lines = [
         "## In one process", "",
-        "Whole requests through Django's WSGI handler (`bench/in_process.py`, the servers' settings and tenant), "
-        "no gunicorn, sockets or wrk, one request of each kind in turn: the CPU of the process per request, "
-        "median of the rounds (range). "
-        "The verified-token cache was filled with first-seen tokens first (4,096 in a full run: all it holds).", "",
-        "| request | CPU us/req (range) | requests | unexpected status |", "| --- | ---: | ---: | ---: |",
+        "The same phases as whole requests through Django's WSGI handler (`bench/in_process.py`, the servers' "
+        "settings and tenant), without gunicorn, sockets or wrk; within a phase one request of each kind in turn. "
+        "CPU of the process per request: the median of the rounds (range). The verified-token cache was filled "
+        "with first-seen tokens first (4,096 in a full run: all it holds).", "",
+        "| phase | request | CPU us/req (range) | requests | unexpected status |", "| --- | --- | ---: | ---: | ---: |",
     ]  # fmt: skip
-    for group in runs.values():
+    for (phase, _), group in runs.items():
         values = [run.cpu_us for run in group]
         lines.append(
-            f"| {group[0].spec.path} ({group[0].spec.auth}) | {statistics.median(values):.1f} "
+            f"| {phase} | {group[0].spec.path} ({group[0].spec.auth}) | {statistics.median(values):.1f} "
             f"({min(values):.1f} to {max(values):.1f}) | {sum(run.requests for run in group):,} | "
             f"{sum(run.unexpected for run in group)} |"
         )
@@ -783,7 +778,7 @@ def checks(bench: Bench) -> tuple[list[str], bool]:
     fetch_ok = all(count <= WORKERS for count in fetches.values())
     logs = "".join(server.log.read_text(errors="replace") for server in bench.servers)
     clean = "Traceback" not in logs and '" 500 ' not in logs
-    other = [run.other_cores for run in every if run.phase != "in-process"]
+    other = [run.other_cores for run in every if not run.phase.startswith("in-process")]
     lines = [
         "## Checks", "", "| check | result | |", "| --- | --- | --- |",
         f"| every response had the expected status (200; 401 for anonymous tokens), no socket error | "
@@ -820,7 +815,7 @@ def main(argv: list[str]) -> int:
     bench = Bench(args, Credentials())
     floor = measure_floor(bench.credentials, 500 if args.quick else 5000)
     print("".join(f"  {value:8.1f} us  {name}\n" for name, value in floor.items()), end="", flush=True)
-    in_process_phase(bench)
+    in_process_phases(bench)
     with contextlib.ExitStack() as stack:
         locmem_phases(bench, stack)
         redis_phase(bench, stack)
