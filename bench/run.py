@@ -1,14 +1,16 @@
 """``make bench``: throughput, latency and the server CPU that authentication costs, under gunicorn.
 
 First the floor, in this process: RS256 and ES256 verification, the project's ``TokenValidator`` and DPoP
-``ProofValidator``. Then ``gunicorn config.wsgi:application --workers 2 --threads 4``, run from the
-repository root so that gunicorn.conf.py applies as in production, with ``DJANGO_DEBUG=false``, a random
-secret key and the tests' stand-in tenant on loopback publishing the signing key. ``wrk`` with
-``bench/headers.lua`` drives it through phases: repeated tokens; DPoP with a per-process replay cache;
-first-seen tokens and the worst anonymous tokens; a 64-connection load check; then DPoP again on a second
-server whose ``REDIS_URL`` names a redis-server of its own. Each phase runs rounds of its requests, in the
-reverse order every other round, so each run is next to the one it is compared with and drift on a shared
-machine cancels out. The server's CPU time (master and workers, from /proc) is read around every run.
+``ProofValidator``. Then the repeated, first-seen and DPoP phases as whole requests through Django in one
+process (bench/in_process.py), where nothing else competes for the cores. Then ``gunicorn
+config.wsgi:application --workers 2 --threads 4``, run from the repository root so that gunicorn.conf.py
+applies as in production, with ``DJANGO_DEBUG=false``, a random secret key and the tests' stand-in tenant
+on loopback publishing the signing key. ``wrk`` with ``bench/headers.lua`` drives it through phases:
+repeated tokens; DPoP with a per-process replay cache; first-seen tokens and the worst anonymous tokens; a
+64-connection load check; then DPoP again on a second server whose ``REDIS_URL`` names a redis-server of
+its own. Each phase runs rounds of its requests, in the reverse order every other round, so each run is
+next to the one it is compared with and drift on a shared machine cancels out. The server's CPU time
+(master and workers, from /proc) is read around every run.
 
 The report goes to stdout and docs/benchmarks.md (``--quick``: bench/.work/benchmarks-quick.md). Exit
 status 0 when every response had the expected status, no socket error occurred and no server fetched the
@@ -664,7 +666,8 @@ def machine_facts() -> dict[str, str]:
         return ""
 
     cpu = output("sh", "-c", "grep -m1 'model name' /proc/cpuinfo").partition(":")[2].strip()
-    dirty = " (with uncommitted changes)" if output("git", "-C", str(ROOT), "status", "--porcelain", "-uno") else ""
+    changed = output("git", "-C", str(ROOT), "status", "--porcelain", "-uno", "--", ".", ":!docs/benchmarks.md")
+    dirty = " (with uncommitted changes)" if changed else ""  # the previous report is not a change to the code
     versions = (django.get_version(), rest_framework.VERSION, gunicorn.__version__, cryptography.__version__)
     redis = output("redis-server", "--version").split(" sha=")[0] or "not installed"
     return {
