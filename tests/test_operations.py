@@ -30,7 +30,7 @@ from authn.conf import auth0_settings
 from authn.defaults import DEFAULTS
 from tests.conftest import ISSUER, PRIVATE_MESSAGE, PUBLIC_MESSAGE, public_jwk
 from tests.jwks_server import TenantServer, serve, serve_keys
-from tests.test_server import ROOT, Server, assert_clean, free_port, server_env, start, stop, tenant_env
+from tests.test_server import ROOT, Server, assert_clean, free_port, halt, server_env, start, stop, tenant_env
 
 DEADLINE = 20  # seconds a misconfigured server gets to refuse, start-up included
 COOLDOWN = 1  # AUTH0_JWKS_COOLDOWN_SECONDS in tests/fast_keys_settings.py: a worker's wait before fetching again
@@ -99,37 +99,6 @@ def run_to_exit(command: list[str], env: dict[str, str], port: int) -> Exit:
         return Exit(
             None if timed_out else process.returncode, output.read().decode(errors="replace"), listened, timed_out
         )
-
-
-def launch(command: list[str], env: dict[str, str], log: Path, port: int, probe: str = "/healthz") -> Server:
-    """Like ``tests.test_server.start``, in a process group of its own (runserver's reloader has a child),
-    ready once ``probe`` answers 200 (with SSL redirect on, /api/public answers plain HTTP with 301)."""
-    with log.open("w") as log_file:
-        process = subprocess.Popen(  # noqa: S603
-            command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited early:\n{server.log_text()}")
-        try:
-            if server.get(probe).status_code == 200:
-                return server
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    halt(server)
-    pytest.fail(f"server did not answer within 60 s:\n{server.log_text()}")
-
-
-def halt(server: Server) -> None:
-    """Stop a ``launch``ed server and every process of its group."""
-    os.killpg(server.process.pid, signal.SIGTERM)
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait()
 
 
 def json_lines(text: str) -> list[dict]:
@@ -235,7 +204,9 @@ def test_serving_misconfigured_exits_non_zero_before_listening_one_line_per_erro
 @pytest.mark.parametrize("command", ["runserver"])  # gunicorn: every server of this module; uvicorn: below
 def test_serving_with_valid_production_config_starts(command, healthy_tenant, make_token, tmp_path):
     port = free_port()
-    served = launch(SERVE[command](port), tenant_env(healthy_tenant), tmp_path / "server.log", port)
+    served = start(
+        SERVE[command](port), tenant_env(healthy_tenant), tmp_path / "server.log", port, probe="/healthz", group=True
+    )
     try:
         assert served.get("/api/public").json() == {"message": PUBLIC_MESSAGE}
         assert served.get("/api/private", make_token()).json() == {"message": PRIVATE_MESSAGE}
@@ -247,7 +218,14 @@ def test_serving_with_valid_production_config_starts(command, healthy_tenant, ma
 
 def test_uvicorn_with_development_issuer_serves_minted_tokens(settings, tmp_path):
     port = free_port()
-    served = launch(SERVE["uvicorn"](port), server_env() | {"DJANGO_DEBUG": "true"}, tmp_path / "server.log", port)
+    served = start(
+        SERVE["uvicorn"](port),
+        server_env() | {"DJANGO_DEBUG": "true"},
+        tmp_path / "server.log",
+        port,
+        probe="/healthz",
+        group=True,
+    )
     try:
         # The token the server's own development issuer accepts: its key file, relative to the repository root.
         settings.DEBUG, settings.AUTH0_DOMAIN, settings.AUTH0_AUDIENCE = True, [], []
@@ -550,7 +528,7 @@ def production(production_env, home, tmp_path_factory) -> Iterator[Server]:
     )
     port = free_port()
     log = tmp_path_factory.mktemp("production") / "server.log"
-    served = launch(SERVE["gunicorn"](port), gunicorn_env(production_env, home), log, port)
+    served = start(SERVE["gunicorn"](port), gunicorn_env(production_env, home), log, port, probe="/healthz", group=True)
     output = creating.communicate(timeout=60)[0]
     assert creating.returncode == 0, output
     yield served

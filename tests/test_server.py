@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -47,20 +48,29 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start(command: list[str], env: dict[str, str], log: Path, port: int) -> Server:
-    log_file = log.open("w")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)  # noqa: S603
+def start(
+    command: list[str], env: dict[str, str], log: Path, port: int, *, probe: str = "/api/public", group: bool = False
+) -> Server:
+    """The server ``command`` starts, once ``probe`` answers 200; with ``group``, in a process group of its own
+    (runserver's reloader has a child), stopped with ``halt``."""
+    with log.open("w") as log_file:
+        process = subprocess.Popen(  # noqa: S603
+            command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=group
+        )
     server = Server(f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"server exited early:\n{server.log_text()}")
         try:
-            if server.get("/api/public").status_code == 200:
+            if server.get(probe).status_code == 200:
                 return server
         except requests.ConnectionError:
             time.sleep(0.1)
-    process.kill()
+    if group:
+        halt(server)
+    else:
+        stop(server)
     pytest.fail(f"server did not answer within 60 s:\n{server.log_text()}")
 
 
@@ -77,6 +87,16 @@ def stop(server: Server) -> None:
         server.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+def halt(server: Server) -> None:
+    """Stop a server started with ``group`` and every process of its group."""
+    os.killpg(server.process.pid, signal.SIGTERM)
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait()
 
 
 @pytest.fixture(scope="module")
