@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.cookies import Morsel, SimpleCookie
 from pathlib import Path
@@ -29,11 +30,12 @@ from authn import trust
 from authn.conf import auth0_settings
 from authn.defaults import DEFAULTS
 from tests.conftest import ISSUER, PRIVATE_MESSAGE, PUBLIC_MESSAGE, public_jwk
-from tests.jwks_server import TenantServer, serve, serve_keys
+from tests.jwks_server import TenantServer, drip_head, serve, serve_keys
 from tests.test_server import ROOT, Server, assert_clean, free_port, halt, server_env, start, stop, tenant_env
 
 DEADLINE = 20  # seconds a misconfigured server gets to refuse, start-up included
 COOLDOWN = 1  # AUTH0_JWKS_COOLDOWN_SECONDS in tests/fast_keys_settings.py: a worker's wait before fetching again
+FETCH_DEADLINE = 2  # AUTH0_JWKS_CONNECT_TIMEOUT + AUTH0_JWKS_READ_TIMEOUT there: how long one fetch may take
 
 SERVE: dict[str, Callable[[int], list[str]]] = {
     "gunicorn": lambda port: [
@@ -304,6 +306,68 @@ def test_schema_leaves_out_healthz_readyz_and_metrics(ops):
     paths = ops.get("/api/schema/?format=json").json()["paths"]
     assert paths
     assert not [path for path in paths if not path.startswith("/api/")]
+
+
+# -- a tenant that drips its answer during a cold start ---------------------------------------------
+
+
+@pytest.fixture
+def dripping_tenant(rsa_key) -> Iterator[TenantServer]:
+    """A tenant sending its status line and headers one byte per 0.3 s: every byte well within the read
+    timeout, so only the whole fetch's deadline ends the wait (the body would come after some 30 s)."""
+    server = TenantServer().start()
+    server.keys = [public_jwk(rsa_key)]
+    server.respond = drip_head(every=0.3)
+    yield server
+    server.stop()
+
+
+def timed_get(server: Server, path: str, token: str | None = None) -> tuple[requests.Response, float]:
+    started = time.monotonic()
+    response = server.get(path, token)
+    return response, time.monotonic() - started
+
+
+def test_gunicorn_cold_start_with_a_dripping_tenant_answers_503_within_the_deadline(
+    dripping_tenant, home, make_token, tmp_path
+):
+    """Token requests get 503 within the fetch deadline + 1 s, /api/public answers in under a second all
+    along, no worker is killed, and the next fetch once the tenant recovers succeeds."""
+    port = free_port()
+    env = gunicorn_env(tenant_env(dripping_tenant), home) | {"DJANGO_SETTINGS_MODULE": "tests.fast_keys_settings"}
+    served = start(SERVE["gunicorn"](port), env, tmp_path / "server.log", port)
+    token = make_token()
+    try:
+        # Three at once: fewer than a worker's four threads, wherever gunicorn puts them (a worker queues what
+        # its busy threads cannot take, /api/public included, for as long as the fetch may last).
+        with ThreadPoolExecutor(3) as pool:
+            refused = [pool.submit(timed_get, served, "/api/private", token) for _ in range(3)]
+            public = [timed_get(served, "/api/public")]
+            while not all(future.done() for future in refused):
+                public.append(timed_get(served, "/api/public"))
+        for response, seconds in (future.result() for future in refused):
+            assert response.status_code == 503
+            assert response.json()["code"] == "jwks_unavailable"
+            assert int(response.headers["Retry-After"]) >= 1
+            assert seconds <= FETCH_DEADLINE + 1
+        assert [response.status_code for response, _ in public] == [200] * len(public)
+        assert max(seconds for _, seconds in public) < 1
+        assert dripping_tenant.fetches >= 1
+
+        dripping_tenant.respond = serve_keys  # recovered: the next fetch, after the cooldown, succeeds
+        deadline, in_a_row = time.monotonic() + COOLDOWN + 2 * FETCH_DEADLINE + 5, 0
+        while in_a_row < 10:  # consecutive 200s, on whichever worker each lands
+            assert time.monotonic() < deadline, "token requests were not accepted once the tenant recovered"
+            response = served.get("/api/private", token)
+            in_a_row = in_a_row + 1 if response.status_code == 200 else 0
+            if response.status_code != 200:
+                time.sleep(0.2)  # the cooldown runs in the server's processes: real time
+    finally:
+        stop(served)
+    log = served.log_text()
+    assert "WORKER TIMEOUT" not in log
+    assert log.count("Booting worker") == 2  # neither worker was killed and replaced
+    assert_clean(log)
 
 
 # -- metrics -------------------------------------------------------------------------------------
