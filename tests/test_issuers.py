@@ -1,4 +1,4 @@
-"""Issue 11, several issuers: two stand-in tenants on loopback over HTTPS, each with its own key set.
+"""Several issuers (custom domains, tenants): two stand-in tenants on loopback over HTTPS, each with its keys.
 
 ``AUTH0_DOMAIN`` lists both tenants (``127.0.0.1:P1,127.0.0.1:P2``) and the
 test CA is trusted through ``SSL_CERT_FILE`` alone. Each tenant publishes its
