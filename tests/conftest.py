@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from authn import trust
 from tests.jwks_server import TenantServer
+from tests.shared_clock import SharedClock
 from tests.tls import make_certificate_authority
 
 pytest_plugins = ["tests.services"]
@@ -53,6 +54,12 @@ class FakeClock:
 def clock() -> FakeClock:
     """Starts at the real time, so tokens minted with real timestamps are current for it."""
     return FakeClock(time.time())
+
+
+@pytest.fixture
+def shared_clock(tmp_path: Path) -> SharedClock:
+    """The clock of servers started with ``tests.test_server.shared_clock_env``: moved by ``advance()``."""
+    return SharedClock(tmp_path / "clock")
 
 
 @pytest.fixture

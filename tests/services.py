@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,9 @@ from typing import NoReturn
 
 import pytest
 
+from tests.waiting import wait_for
+
 STARTUP_TIMEOUT = 10.0  # seconds a server gets to answer before the fixture fails with its log
-POLL_INTERVAL = 0.05
 POSTGRES_USER = "postgres"  # the superuser initdb creates, and the system user that runs the server under root
 POSTGRES_DB = "messages_api"
 
@@ -104,12 +104,9 @@ class RedisServer:
         args += ["--dir", str(self.directory), "--daemonize", "no"]
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not self.ping():
-            if not self.running or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"redis-server did not answer PING on port {self.port}; its log:\n{read_log(self.log)}")
-            time.sleep(POLL_INTERVAL)
+        if not wait_for(lambda: not self.running or self.ping(), timeout=STARTUP_TIMEOUT) or not self.running:
+            self.stop()
+            pytest.fail(f"redis-server did not answer PING on port {self.port}; its log:\n{read_log(self.log)}")
 
     def stop(self) -> None:
         """Terminate it and wait for it to exit (SIGKILL after 10 s); nothing to do if it is not running."""

@@ -25,6 +25,7 @@ from tests.conftest import PUBLIC_MESSAGE, SCOPED_MESSAGE, public_jwk
 from tests.dpop_client import ProofKey
 from tests.jwks_server import TenantServer
 from tests.test_server import Server, assert_clean, free_port, start, stop, tenant_env
+from tests.waiting import wait_for
 
 PATH = "/api/private-scoped"
 # gunicorn's access log with the worker's pid (%(p)s), so a test can tell which worker answered.
@@ -124,12 +125,14 @@ def assert_refused(response: requests.Response, status: int, code: str) -> None:
 
 def wait_for_log(server: Server, offset: int, pattern: re.Pattern[str], count: int) -> list[str]:
     """The matches of ``pattern`` logged past ``offset``, once there are ``count`` (gunicorn logs after answering)."""
-    deadline = time.monotonic() + 5
-    while True:
-        found = pattern.findall(server.log_text()[offset:])
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        time.sleep(0.02)
+    found: list[str] = []
+
+    def logged() -> bool:
+        found[:] = pattern.findall(server.log_text()[offset:])
+        return len(found) >= count
+
+    wait_for(logged, timeout=5)
+    return found
 
 
 def answered_by_both_workers(

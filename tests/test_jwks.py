@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,6 +48,7 @@ from tests.jwks_server import (
     serve_keys,
 )
 from tests.tls import server_tls_context
+from tests.waiting import wait_for
 
 NEW_KID = "key-2"
 DROP = object()  # in a table of JWK changes: remove the member
@@ -127,9 +129,15 @@ def get_private(token: str) -> Any:
     return APIClient().get("/api/private", HTTP_AUTHORIZATION=f"Bearer {token}")
 
 
-def let_threads_pile_up() -> None:
-    """Give threads started together time to queue behind a fetch held at the tenant; nothing to wait on."""
-    time.sleep(0.1)
+def threads_inside(function: Callable[..., Any]) -> int:
+    """How many threads are in a call of ``function`` right now, anywhere on their stacks."""
+    count = 0
+    for top in sys._current_frames().values():
+        frame: Any = top
+        while frame is not None and frame.f_code is not function.__code__:
+            frame = frame.f_back
+        count += frame is not None
+    return count
 
 
 def stall(tenant: TenantServer, how: str) -> None:
@@ -1019,7 +1027,8 @@ def test_cold_start_concurrent_validations_share_one_fetch(tenant, make_token, v
     with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
         results = pool.map(validate, tokens)
         assert tenant.wait_for_fetches(1) == 1
-        let_threads_pile_up()
+        # Every thread queued behind the fetch held at the tenant (one of them running it).
+        assert wait_for(lambda: threads_inside(KeySetCache._refresh_now) == len(tokens), timeout=5)
         tenant.release()
         expected = ["200"] * 20 if via == "requests" else [f"auth0|user-{n}" for n in range(20)]
         assert list(results) == expected

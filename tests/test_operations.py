@@ -31,7 +31,20 @@ from authn.conf import auth0_settings
 from authn.defaults import DEFAULTS
 from tests.conftest import ISSUER, PRIVATE_MESSAGE, PUBLIC_MESSAGE, public_jwk
 from tests.jwks_server import TenantServer, drip_head, serve, serve_keys
-from tests.test_server import ROOT, Server, assert_clean, free_port, halt, server_env, start, stop, tenant_env
+from tests.shared_clock import SharedClock
+from tests.test_server import (
+    ROOT,
+    Server,
+    assert_clean,
+    free_port,
+    halt,
+    server_env,
+    shared_clock_env,
+    start,
+    stop,
+    tenant_env,
+)
+from tests.waiting import wait_for
 
 DEADLINE = 20  # seconds a misconfigured server gets to refuse, start-up included
 COOLDOWN = 1  # AUTH0_JWKS_COOLDOWN_SECONDS in tests/fast_keys_settings.py: a worker's wait before fetching again
@@ -87,16 +100,17 @@ def run_to_exit(command: list[str], env: dict[str, str], port: int) -> Exit:
         process = subprocess.Popen(  # noqa: S603
             command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
-        deadline = time.monotonic() + DEADLINE
-        listened = False
-        while process.poll() is None and time.monotonic() < deadline:
-            listened = accepts_connections(port) or listened
-            time.sleep(0.02)
-        timed_out = process.poll() is None
+        knocks: list[bool] = []  # at each look until the process exits: whether its port accepted a connection
+
+        def exited() -> bool:
+            knocks.append(accepts_connections(port))
+            return process.poll() is not None
+
+        timed_out = not wait_for(exited, timeout=DEADLINE)
         if timed_out:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        listened = accepts_connections(port) or listened
+        listened = accepts_connections(port) or any(knocks)
         output.seek(0)
         return Exit(
             None if timed_out else process.returncode, output.read().decode(errors="replace"), listened, timed_out
@@ -161,13 +175,18 @@ def ops(healthy_tenant, home, tmp_path_factory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def cold(failing_tenant, home, tmp_path_factory) -> Iterator[Server]:
+def cold_clock(tmp_path_factory) -> SharedClock:
+    return SharedClock(tmp_path_factory.mktemp("cold-clock") / "clock")
+
+
+@pytest.fixture(scope="module")
+def cold(failing_tenant, cold_clock, home, tmp_path_factory) -> Iterator[Server]:
     """gunicorn, 2 workers, trusting ``failing_tenant``; nothing has asked for its keys yet. Metrics off.
 
-    A 1 s cooldown (tests/fast_keys_settings.py), so the recovery test waits one second, not five.
+    Its clock is ``cold_clock``: the recovery test moves it past the cooldown instead of waiting.
     """
     port = free_port()
-    env = gunicorn_env(tenant_env(failing_tenant), home) | {"DJANGO_SETTINGS_MODULE": "tests.fast_keys_settings"}
+    env = gunicorn_env(tenant_env(failing_tenant), home) | shared_clock_env(cold_clock)
     env.pop("METRICS_ENABLED", None)
     served = start(SERVE["gunicorn"](port), env, tmp_path_factory.mktemp("cold") / "server.log", port)
     yield served
@@ -263,7 +282,22 @@ def test_healthz_answers_200_json_never_cached_without_token(cold):
     assert cold.get("/healthz/").status_code == 200
 
 
-def test_readyz_cold_server_with_failing_tenant_is_503_until_it_recovers(cold, failing_tenant):
+def ten_in_a_row(request: Callable[[], requests.Response], failure: str) -> requests.Response:
+    """The tenth of ten 200s in a row from ``request()``, on whichever worker each lands."""
+    in_a_row = 0
+
+    def answered() -> requests.Response | None:
+        nonlocal in_a_row
+        response = request()
+        in_a_row = in_a_row + 1 if response.status_code == 200 else 0
+        return response if in_a_row == 10 else None
+
+    response = wait_for(answered, timeout=10)
+    assert response is not None, failure
+    return response
+
+
+def test_readyz_cold_server_with_failing_tenant_is_503_until_it_recovers(cold, cold_clock, failing_tenant):
     assert failing_tenant.fetches == 0  # cold: no worker has asked for the keys
     for _ in range(6):
         response = cold.get("/readyz", Authorization="Bearer not-a-token")
@@ -273,13 +307,8 @@ def test_readyz_cold_server_with_failing_tenant_is_503_until_it_recovers(cold, f
     assert 1 <= failing_tenant.fetches <= 2  # one fetch per worker, then the cooldown holds
 
     failing_tenant.respond = serve_keys
-    deadline, in_a_row = time.monotonic() + COOLDOWN + 5, 0
-    while in_a_row < 10:  # consecutive 200s, on whichever worker each lands
-        assert time.monotonic() < deadline, "/readyz did not become 200 on every worker after the cooldown"
-        response = cold.get("/readyz")
-        in_a_row = in_a_row + 1 if response.status_code == 200 else 0
-        if response.status_code != 200:
-            time.sleep(0.2)
+    cold_clock.advance(COOLDOWN)
+    response = ten_in_a_row(lambda: cold.get("/readyz"), "/readyz did not become 200 on every worker")
     assert response.json() == {"status": "ready", "issuers": {ISSUER: "ready"}}
     assert_never_cached(response)
 
@@ -329,12 +358,12 @@ def timed_get(server: Server, path: str, token: str | None = None) -> tuple[requ
 
 
 def test_gunicorn_cold_start_with_a_dripping_tenant_answers_503_within_the_deadline(
-    dripping_tenant, home, make_token, tmp_path
+    dripping_tenant, home, make_token, shared_clock, tmp_path
 ):
     """Token requests get 503 within the fetch deadline + 1 s, /api/public answers in under a second all
     along, no worker is killed, and the next fetch once the tenant recovers succeeds."""
     port = free_port()
-    env = gunicorn_env(tenant_env(dripping_tenant), home) | {"DJANGO_SETTINGS_MODULE": "tests.fast_keys_settings"}
+    env = gunicorn_env(tenant_env(dripping_tenant), home) | shared_clock_env(shared_clock)
     served = start(SERVE["gunicorn"](port), env, tmp_path / "server.log", port)
     token = make_token()
     try:
@@ -355,13 +384,8 @@ def test_gunicorn_cold_start_with_a_dripping_tenant_answers_503_within_the_deadl
         assert dripping_tenant.fetches >= 1
 
         dripping_tenant.respond = serve_keys  # recovered: the next fetch, after the cooldown, succeeds
-        deadline, in_a_row = time.monotonic() + COOLDOWN + 2 * FETCH_DEADLINE + 5, 0
-        while in_a_row < 10:  # consecutive 200s, on whichever worker each lands
-            assert time.monotonic() < deadline, "token requests were not accepted once the tenant recovered"
-            response = served.get("/api/private", token)
-            in_a_row = in_a_row + 1 if response.status_code == 200 else 0
-            if response.status_code != 200:
-                time.sleep(0.2)  # the cooldown runs in the server's processes: real time
+        shared_clock.advance(COOLDOWN)
+        ten_in_a_row(lambda: served.get("/api/private", token), "token requests were not accepted after recovery")
     finally:
         stop(served)
     log = served.log_text()
@@ -512,13 +536,21 @@ def test_gunicorn_valid_token_of_max_length_is_accepted(ops, make_token):
 def test_gunicorn_access_log_never_records_query_strings(ops):
     marker = os.urandom(8).hex()
     assert ops.get(f"/nowhere-{marker}?secret={marker}-value").status_code == 404
-    deadline = time.monotonic() + 5
-    while f"/nowhere-{marker} " not in ops.log_text():  # the access line (path, space, protocol) follows the response
-        assert time.monotonic() < deadline, "no access log line"
-        time.sleep(0.05)
+    # The access line (path, space, protocol) is written after the response.
+    assert wait_for(lambda: f"/nowhere-{marker} " in ops.log_text(), timeout=5), "no access log line"
     lines = [line for line in ops.log_text().splitlines() if marker in line]
     assert any(f"/nowhere-{marker} " in line for line in lines)
     assert not [line for line in lines if "secret" in line or f"{marker}-value" in line]
+
+
+def read_by_server(port: int, client: socket.socket) -> bool:
+    """Whether the server listening on ``port`` has read all that ``client`` sent: its end of the connection
+    has nothing left in its receive queue (/proc/net/tcp; local and remote port identify it)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        _, local, remote, _, queues = line.split()[:5]
+        if int(local.rpartition(":")[2], 16) == port and int(remote.rpartition(":")[2], 16) == client.getsockname()[1]:
+            return int(queues.rpartition(":")[2], 16) == 0
+    return False
 
 
 def test_gunicorn_slow_clients_do_not_stall_the_api(ops):
@@ -527,7 +559,8 @@ def test_gunicorn_slow_clients_do_not_stall_the_api(ops):
     try:
         for connection in slow:  # half a request, then nothing
             connection.sendall(b"GET /api/public HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        time.sleep(0.2)  # both are read by now, each holding a worker thread
+        # Each half request read by the server, so each holds what serves it (a sync worker, a thread).
+        assert wait_for(lambda: all(read_by_server(int(port), connection) for connection in slow), timeout=5)
         for _ in range(6):  # sync workers would each wait for the rest of a request: 30 s, gunicorn's timeout
             started = time.monotonic()
             assert requests.get(ops.url + "/api/public", timeout=2).status_code == 200

@@ -25,7 +25,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
 import zipfile
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ from packaging.utils import canonicalize_name
 
 from tests.conftest import AUDIENCE, ISSUER, public_jwk
 from tests.jwks_server import TenantServer
-from tests.test_server import ROOT, Server, assert_clean, free_port, stop
+from tests.test_server import ROOT, Server, assert_clean, free_port, stop, wait_until_serving
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "newproject"
 PROJECT = "mysite"
@@ -247,19 +246,6 @@ def start_runserver(project: Project, settings: str, log: Path) -> Server:
     return Server(f"http://127.0.0.1:{port}", process, log)
 
 
-def wait_until_serving(server: Server) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"runserver exited early:\n{server.log_text()}")
-        try:
-            if server.get("/public").status_code == 200:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    pytest.fail(f"runserver did not answer within 60 s:\n{server.log_text()}")
-
-
 @pytest.fixture(scope="module")
 def servers(project, tmp_path_factory) -> Iterator[dict[str, Server]]:
     """One runserver of the project per settings module, started together; the admin user made meanwhile."""
@@ -268,7 +254,8 @@ def servers(project, tmp_path_factory) -> Iterator[dict[str, Server]]:
     try:
         project.manage("shell", "-c", MAKE_ADMIN, ADMIN_PASSWORD=ADMIN_PASSWORD, ADMIN_API_KEY=ADMIN_API_KEY)
         for server in started.values():
-            wait_until_serving(server)
+            if not wait_until_serving(server, "/public"):
+                pytest.fail(f"runserver did not answer:\n{server.log_text()}")
         yield started
     finally:
         for server in started.values():

@@ -7,13 +7,12 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import requests
 
 from tests.conftest import PUBLIC_MESSAGE
-from tests.test_server import free_port
+from tests.test_server import Server, free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,16 +57,7 @@ def test_deploying_block_works_when_pasted_into_a_shell(tmp_path):
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert shell.poll() is None, log.read_text()
-            try:
-                response = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-        assert response.status_code == 200
+        assert wait_until_serving(Server(f"http://127.0.0.1:{port}", shell, log), "/healthz"), log.read_text()
         public = requests.get(f"http://127.0.0.1:{port}/api/public", headers={"X-Forwarded-Proto": "https"}, timeout=5)
         assert public.json() == {"message": PUBLIC_MESSAGE}
         assert "Strict-Transport-Security" in public.headers

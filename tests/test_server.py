@@ -22,9 +22,12 @@ import requests
 
 from tests.conftest import AUDIENCE, ISSUER, PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE, public_jwk
 from tests.jwks_server import TenantServer, serve, serve_keys
+from tests.shared_clock import CLOCK_FILE, SharedClock
 from tests.tls import server_tls_context
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT = 60  # seconds a server gets to answer its probe
 
 
 def free_port() -> int:
@@ -58,20 +61,27 @@ def start(
             command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=group
         )
     server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited early:\n{server.log_text()}")
-        try:
-            if server.get(probe).status_code == 200:
-                return server
-        except requests.ConnectionError:
-            time.sleep(0.1)
+    if wait_until_serving(server, probe):
+        return server
     if group:
         halt(server)
     else:
         stop(server)
-    pytest.fail(f"server did not answer within 60 s:\n{server.log_text()}")
+    pytest.fail(f"server did not answer within {STARTUP_TIMEOUT} s:\n{server.log_text()}")
+
+
+def wait_until_serving(server: Server, probe: str) -> bool:
+    """Whether ``probe`` answered 200 within ``STARTUP_TIMEOUT``; fails at once if the server exits."""
+
+    def answers() -> bool:
+        if server.process.poll() is not None:
+            pytest.fail(f"server exited early:\n{server.log_text()}")
+        try:
+            return server.get(probe).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    return wait_for(answers, timeout=STARTUP_TIMEOUT)
 
 
 def assert_clean(log: str) -> None:
@@ -125,6 +135,11 @@ def tenant_env(tenant: TenantServer) -> dict[str, str]:
     return server_env(
         AUTH0_DOMAIN="tenant.example.com", AUTH0_ISSUER=ISSUER, AUTH0_AUDIENCE=AUDIENCE, AUTH0_JWKS_URL=tenant.jwks_url
     )
+
+
+def shared_clock_env(clock: SharedClock) -> dict[str, str]:
+    """What makes a server read ``clock``, with the key policy of tests/fast_keys_settings.py."""
+    return {"DJANGO_SETTINGS_MODULE": "tests.fast_keys_settings", CLOCK_FILE: str(clock.path)}
 
 
 COMMANDS = {
@@ -263,13 +278,13 @@ def test_server_trusts_https_tenant_derived_from_domain_alone(
     assert_clean(served.log_text())
 
 
-def test_server_survives_a_misbehaving_tenant(rsa_key, other_rsa_key, make_token, tmp_path):
+def test_server_survives_a_misbehaving_tenant(rsa_key, other_rsa_key, make_token, shared_clock, tmp_path):
     """gunicorn (2 workers x 4 threads) with the key policy shortened (tests/fast_keys_settings.py: a 1 s
-    cooldown, a 1 + 1 s fetch deadline); the tenant fails in every way in turn."""
+    cooldown, a 1 + 1 s fetch deadline) and its clock the test's; the tenant fails in every way in turn."""
     tenant = TenantServer().start()
     tenant.keys = [public_jwk(rsa_key)]
     port = free_port()
-    env = tenant_env(tenant) | {"DJANGO_SETTINGS_MODULE": "tests.fast_keys_settings"}
+    env = tenant_env(tenant) | shared_clock_env(shared_clock)
     cooldown, deadline_seconds = 1, 2
     served = start(COMMANDS["gunicorn"](port), env, tmp_path / "server.log", port)
     try:
@@ -279,7 +294,7 @@ def test_server_survives_a_misbehaving_tenant(rsa_key, other_rsa_key, make_token
             assert served.get("/api/private-scoped", token).status_code == 200
             assert time.monotonic() < deadline, "a worker never fetched the key set"
 
-        time.sleep(cooldown + 0.1)  # a refetch is allowed again: the next unknown kid tries one
+        shared_clock.advance(cooldown)  # a refetch is allowed again: the next unknown kid tries one
         for outage in (serve(500, "down"), serve(200, "<html>"), serve(200, '{"keys": []}'), lambda _t: None):
             tenant.respond = outage
             assert served.get("/api/private-scoped", token).status_code == 200  # cached key: unaffected
@@ -291,7 +306,7 @@ def test_server_survives_a_misbehaving_tenant(rsa_key, other_rsa_key, make_token
 
         tenant.respond = serve_keys
         tenant.hang()
-        time.sleep(cooldown + 0.1)
+        shared_clock.advance(cooldown)
         started = time.monotonic()
         assert served.get("/api/public").status_code == 200
         assert served.get("/api/private-scoped", token).status_code == 200
@@ -303,10 +318,10 @@ def test_server_survives_a_misbehaving_tenant(rsa_key, other_rsa_key, make_token
 
         tenant.keys = [public_jwk(rsa_key), public_jwk(other_rsa_key, kid="key-2")]
         rotated = make_token(key=other_rsa_key, kid="key-2")
-        deadline = time.monotonic() + 10
-        while served.get("/api/private", rotated).status_code != 200:  # each worker within its cooldown
-            assert time.monotonic() < deadline, "the rotated key was never accepted"
-            time.sleep(0.2)
+        shared_clock.advance(cooldown)  # past the cooldown the stall started: the new kid is fetched
+        assert wait_for(lambda: served.get("/api/private", rotated).status_code == 200, timeout=10), (
+            "the rotated key was never accepted"
+        )
 
         fetches_before, flood_started = tenant.fetches, time.monotonic()
         for n in range(100):

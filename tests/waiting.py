@@ -1,0 +1,23 @@
+"""Waiting, in real time, for what other processes and threads do: a server answering, a log line, a thread
+reaching a lock. Nothing here stands in for time inside ``authn``: that is a fake clock (``FakeClock``
+in-process, ``SharedClock`` for servers), moved by hand.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+POLL_INTERVAL = 0.02  # seconds between two looks
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float) -> T:
+    """The first truthy value of ``condition()``, looked at until ``timeout`` seconds have passed; after that,
+    its last value (falsy), for the caller to report."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL)
+    return value
