@@ -14,6 +14,7 @@ from jwt.algorithms import RSAAlgorithm
 from rest_framework.test import APIClient
 
 from authn import trust
+from tests.dpop_client import ProofKey
 from tests.jwks_server import TenantServer
 from tests.shared_clock import SharedClock
 from tests.tls import make_certificate_authority
@@ -57,6 +58,46 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
+def key() -> ProofKey:
+    """A DPoP client's key."""
+    return ProofKey()
+
+
+@pytest.fixture
+def bound_token(make_token, key) -> str:
+    """A token bound to ``key`` (``cnf.jkt``)."""
+    return make_token(cnf={"jkt": key.thumbprint})
+
+
+@pytest.fixture
+def tenant_settings(settings):
+    """Debug off, one Auth0 tenant by its domain alone: a production configuration."""
+    settings.DEBUG = False
+    settings.AUTH0_DOMAIN = "dev-abc.us.auth0.com"
+    settings.AUTH0_AUDIENCE = ["https://api.example.com"]
+    settings.AUTH0_ISSUER = ""
+    settings.AUTH0_JWKS_URL = ""
+    return settings
+
+
+@pytest.fixture
+def key_file(tmp_path):
+    return tmp_path / "dev-issuer" / "signing-key.pem"
+
+
+@pytest.fixture
+def dev_issuer(settings, key_file):
+    """Debug on, no tenant: the development issuer is the one trusted, its key in ``key_file`` (returned)."""
+    settings.DEBUG = True
+    settings.AUTH0_DOMAIN = ""
+    settings.AUTH0_ISSUER = ""
+    settings.AUTH0_JWKS_URL = ""
+    settings.AUTH0_AUDIENCE = []
+    settings.AUTH0_DEV_KEY_FILE = key_file
+    return key_file
+
+
+@pytest.fixture
 def shared_clock(tmp_path: Path) -> SharedClock:
     """The clock of servers started with ``tests.test_server.shared_clock_env``: moved by ``advance()``."""
     return SharedClock(tmp_path / "clock")
@@ -92,6 +133,16 @@ def _fresh_validator() -> Iterator[None]:
     trust.reset()
     yield
     trust.reset()
+
+
+@pytest.fixture(scope="module")
+def tenant_server(rsa_key: rsa.RSAPrivateKey) -> Iterator[TenantServer]:
+    """A stand-in tenant publishing ``rsa_key``, for the servers a module starts (they read their settings
+    from the environment, not from ``settings``)."""
+    server = TenantServer().start()
+    server.keys = [public_jwk(rsa_key)]
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -54,14 +54,8 @@ def chromium_or_skip() -> str:
 
 
 @pytest.fixture
-def dev_server(live_server, settings, tmp_path) -> str:
-    """The live server's URL, trusting the development issuer with a key in ``tmp_path``."""
-    settings.DEBUG = True
-    settings.AUTH0_DOMAIN = ""
-    settings.AUTH0_ISSUER = ""
-    settings.AUTH0_JWKS_URL = ""
-    settings.AUTH0_AUDIENCE = []
-    settings.AUTH0_DEV_KEY_FILE = tmp_path / "key.pem"
+def dev_server(live_server, dev_issuer, settings) -> str:
+    """The live server's URL, trusting the development issuer."""
     settings.API_DOCS_ENABLED = True
     return live_server.url
 

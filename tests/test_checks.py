@@ -20,16 +20,6 @@ def error_ids(include_deployment_checks: bool = False) -> set[str]:
     return {m.id for m in errors}
 
 
-@pytest.fixture
-def tenant_settings(settings):
-    settings.DEBUG = False
-    settings.AUTH0_DOMAIN = "dev-abc.us.auth0.com"
-    settings.AUTH0_AUDIENCE = ["https://api.example.com"]
-    settings.AUTH0_ISSUER = ""
-    settings.AUTH0_JWKS_URL = ""
-    return settings
-
-
 def test_checks_valid_tenant_configuration_passes(tenant_settings):
     assert not {i for i in error_ids(include_deployment_checks=True) if i.startswith("authn.")}
 
@@ -153,12 +143,9 @@ def test_checks_empty_claim_name_is_error(tenant_settings, setting, value):
     assert "authn.E009" in error_ids()
 
 
-def test_checks_unreadable_dev_issuer_key_is_error(settings, tmp_path):
-    key_file = tmp_path / "key.pem"
-    key_file.write_text("not a key")
-    settings.DEBUG = True
-    settings.AUTH0_DOMAIN = ""
-    settings.AUTH0_DEV_KEY_FILE = key_file
+def test_checks_unreadable_dev_issuer_key_is_error(dev_issuer):
+    dev_issuer.parent.mkdir()
+    dev_issuer.write_text("not a key")
     assert "authn.E010" in error_ids()
 
 

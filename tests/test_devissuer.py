@@ -29,23 +29,6 @@ from tests.conftest import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
 JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 
 
-@pytest.fixture
-def key_file(tmp_path):
-    return tmp_path / "dev-issuer" / "signing-key.pem"
-
-
-@pytest.fixture
-def dev_issuer(settings, key_file):
-    """Debug on, no tenant: the development issuer is the one trusted."""
-    settings.DEBUG = True
-    settings.AUTH0_DOMAIN = ""
-    settings.AUTH0_ISSUER = ""
-    settings.AUTH0_JWKS_URL = ""
-    settings.AUTH0_AUDIENCE = []
-    settings.AUTH0_DEV_KEY_FILE = key_file
-    return key_file
-
-
 def mint(*args):
     """``mint_token`` with ``args``: (the token on the last line of stdout, all of stdout)."""
     stdout, stderr = io.StringIO(), io.StringIO()

@@ -113,16 +113,6 @@ def _replay_cache(settings) -> None:
 
 
 @pytest.fixture
-def key() -> ProofKey:
-    return ProofKey()
-
-
-@pytest.fixture
-def bound_token(make_token, key) -> str:
-    return make_token(cnf={"jkt": key.thumbprint})
-
-
-@pytest.fixture
 def send(api) -> Callable[..., Any]:
     """``send(token, proof, path=PATH, scheme="DPoP", **extra)``: a GET with that Authorization and DPoP header."""
 
@@ -1001,17 +991,6 @@ def test_dpop_refusal_log_names_the_scheme_and_never_the_token_or_proof(send, ke
 # -- trying it locally: mint_token --dpop-key and dpop_proof ------------------------------------------------------
 
 
-@pytest.fixture
-def dev_issuer(settings, tmp_path):
-    settings.DEBUG = True
-    settings.AUTH0_DOMAIN = ""
-    settings.AUTH0_ISSUER = ""
-    settings.AUTH0_JWKS_URL = ""
-    settings.AUTH0_AUDIENCE = []
-    settings.AUTH0_DEV_KEY_FILE = tmp_path / "dev" / "signing-key.pem"
-    return settings
-
-
 def last_line(command: str, *args: str) -> str:
     stdout = io.StringIO()
     call_command(command, *args, stdout=stdout, stderr=io.StringIO())
@@ -1035,8 +1014,8 @@ def test_mint_token_and_dpop_proof_commands_make_a_pair_the_api_accepts(dev_issu
     assert api.head(PATH, HTTP_AUTHORIZATION=f"DPoP {token}", HTTP_DPOP=head).status_code == 200
 
 
-def test_dpop_proof_command_answers_a_nonce(dev_issuer, send, tmp_path):
-    dev_issuer.AUTH0_DPOP_NONCE = True
+def test_dpop_proof_command_answers_a_nonce(dev_issuer, settings, send, tmp_path):
+    settings.AUTH0_DPOP_NONCE = True
     key_file = tmp_path / "dpop.pem"
     token = last_line("mint_token", "--dpop-key", str(key_file), "--scope", "read:messages")
     first = send(token, last_line("dpop_proof", "--url", URL, "--token", token, "--key", str(key_file)))

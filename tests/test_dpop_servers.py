@@ -21,8 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.conftest import PUBLIC_MESSAGE, SCOPED_MESSAGE, public_jwk
-from tests.dpop_client import ProofKey
+from tests.conftest import PUBLIC_MESSAGE, SCOPED_MESSAGE
 from tests.jwks_server import TenantServer
 from tests.test_server import Server, assert_clean, free_port, start, stop, tenant_env
 from tests.waiting import wait_for
@@ -55,22 +54,14 @@ def shared_env(tenant: TenantServer, redis_url: str, **overrides: str) -> dict[s
 
 
 @pytest.fixture(scope="module")
-def dpop_tenant(rsa_key) -> Iterator[TenantServer]:
-    server = TenantServer().start()
-    server.keys = [public_jwk(rsa_key)]
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def servers(dpop_tenant, redis_server, tmp_path_factory) -> Iterator[Servers]:
+def servers(tenant_server, redis_server, tmp_path_factory) -> Iterator[Servers]:
     """All four started side by side (each from the repo root, as ``start`` runs them), stopped likewise.
 
     Nonces need no shared state, so the nonce pair makes do with one worker each.
     """
     directory = tmp_path_factory.mktemp("dpop-servers")
-    plain_env = shared_env(dpop_tenant, redis_server.url)
-    nonce_env = shared_env(dpop_tenant, redis_server.url, AUTH0_DPOP_NONCE="true")
+    plain_env = shared_env(tenant_server, redis_server.url)
+    nonce_env = shared_env(tenant_server, redis_server.url, AUTH0_DPOP_NONCE="true")
     plans = [(plain_env, 2), (plain_env, 2), (nonce_env, 1), (nonce_env, 1)]
     with ThreadPoolExecutor(len(plans)) as pool:
         ports = [free_port() for _ in plans]
@@ -95,16 +86,6 @@ def _redis_running(redis_server) -> Iterator[None]:
     """Whatever a test does to Redis, the next one finds it running."""
     yield
     redis_server.start()
-
-
-@pytest.fixture
-def key() -> ProofKey:
-    return ProofKey()
-
-
-@pytest.fixture
-def bound_token(make_token, key) -> str:
-    return make_token(cnf={"jkt": key.thumbprint})
 
 
 def dpop_get(server: Server, token: str, proof: str | None, **headers: str) -> requests.Response:

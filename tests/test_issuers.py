@@ -541,13 +541,9 @@ def authn_errors() -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def domains_settings(settings: Any) -> Any:
-    settings.DEBUG = False
-    settings.AUTH0_DOMAIN = "dev-abc.us.auth0.com,login.example.com"
-    settings.AUTH0_AUDIENCE = ["https://api.example.com"]
-    settings.AUTH0_ISSUER = ""
-    settings.AUTH0_JWKS_URL = ""
-    return settings
+def domains_settings(tenant_settings: Any) -> Any:
+    tenant_settings.AUTH0_DOMAIN = "dev-abc.us.auth0.com,login.example.com"
+    return tenant_settings
 
 
 def test_checks_several_domains_pass(domains_settings):

@@ -133,14 +133,6 @@ def json_lines(text: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def healthy_tenant(rsa_key) -> Iterator[TenantServer]:
-    server = TenantServer().start()
-    server.keys = [public_jwk(rsa_key)]
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def failing_tenant(rsa_key) -> Iterator[TenantServer]:
     """A tenant whose key set answers 500 until a test sets ``respond = serve_keys``."""
     server = TenantServer().start()
@@ -163,10 +155,10 @@ def gunicorn_env(env: dict[str, str], home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def ops(healthy_tenant, home, tmp_path_factory) -> Iterator[Server]:
+def ops(tenant_server, home, tmp_path_factory) -> Iterator[Server]:
     """gunicorn, 2 workers of gunicorn.conf.py's defaults otherwise, with metrics on and JSON logs."""
     port = free_port()
-    env = gunicorn_env(tenant_env(healthy_tenant) | {"METRICS_ENABLED": "true", "LOG_FORMAT": "json"}, home)
+    env = gunicorn_env(tenant_env(tenant_server) | {"METRICS_ENABLED": "true", "LOG_FORMAT": "json"}, home)
     served = start(SERVE["gunicorn"](port), env, tmp_path_factory.mktemp("ops") / "server.log", port)
     yield served
     stop(served)
@@ -205,9 +197,9 @@ def error_lines(output: str) -> list[str]:
 
 
 @pytest.mark.parametrize("command", sorted(SERVE))
-def test_serving_misconfigured_exits_non_zero_before_listening_one_line_per_error(command, healthy_tenant):
+def test_serving_misconfigured_exits_non_zero_before_listening_one_line_per_error(command, tenant_server):
     """Debug off without DJANGO_SECRET_KEY (a deploy check) and AUTH0_DOMAIN=https://x (a check of any run)."""
-    env = tenant_env(healthy_tenant) | {"AUTH0_DOMAIN": "https://x"}
+    env = tenant_env(tenant_server) | {"AUTH0_DOMAIN": "https://x"}
     del env["DJANGO_SECRET_KEY"]
     port = free_port()
     exited = run_to_exit(SERVE[command](port), env, port)
@@ -223,10 +215,10 @@ def test_serving_misconfigured_exits_non_zero_before_listening_one_line_per_erro
 
 
 @pytest.mark.parametrize("command", ["runserver"])  # gunicorn: every server of this module; uvicorn: below
-def test_serving_with_valid_production_config_starts(command, healthy_tenant, make_token, tmp_path):
+def test_serving_with_valid_production_config_starts(command, tenant_server, make_token, tmp_path):
     port = free_port()
     served = start(
-        SERVE[command](port), tenant_env(healthy_tenant), tmp_path / "server.log", port, probe="/healthz", group=True
+        SERVE[command](port), tenant_env(tenant_server), tmp_path / "server.log", port, probe="/healthz", group=True
     )
     try:
         assert served.get("/api/public").json() == {"message": PUBLIC_MESSAGE}
@@ -322,9 +314,7 @@ def test_readyz_debug_off_without_domain_is_503_nothing_trusted(settings, call):
     assert response.json()["issuers"] == {}
 
 
-def test_readyz_development_issuer_is_always_ready(settings, call, tmp_path):
-    settings.DEBUG, settings.AUTH0_DOMAIN, settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = True, [], "", ""
-    settings.AUTH0_DEV_KEY_FILE = tmp_path / "signing-key.pem"
+def test_readyz_development_issuer_is_always_ready(dev_issuer, call):
     response = call("/readyz", authorization="Bearer not-a-token")
     assert response.status_code == 200
     assert response.json()["status"] == "ready"
@@ -476,8 +466,8 @@ def gunicorn_config(env: dict[str, str]) -> dict[str, str]:
     return {name.strip(): value.strip() for name, value in settings}
 
 
-def test_gunicorn_config_reads_concurrency_proxies_and_log_level_from_environment(healthy_tenant):
-    env = tenant_env(healthy_tenant) | {
+def test_gunicorn_config_reads_concurrency_proxies_and_log_level_from_environment(tenant_server):
+    env = tenant_env(tenant_server) | {
         "WEB_CONCURRENCY": "3",
         "GUNICORN_THREADS": "7",
         "FORWARDED_ALLOW_IPS": "10.0.0.1,10.0.0.2",
@@ -599,9 +589,9 @@ def test_json_logs_every_line_is_an_object_with_refusal_fields(ops, make_token):
 
 
 @pytest.fixture(scope="module")
-def production_env(healthy_tenant, postgres_server, redis_server) -> dict[str, str]:
+def production_env(tenant_server, postgres_server, redis_server) -> dict[str, str]:
     database_url = postgres_server.create_database()
-    return tenant_env(healthy_tenant) | BEHIND_PROXY | {"DATABASE_URL": database_url, "REDIS_URL": redis_server.url}
+    return tenant_env(tenant_server) | BEHIND_PROXY | {"DATABASE_URL": database_url, "REDIS_URL": redis_server.url}
 
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -109,14 +109,6 @@ def halt(server: Server) -> None:
         server.process.wait()
 
 
-@pytest.fixture(scope="module")
-def tenant_server(rsa_key) -> Iterator[TenantServer]:
-    server = TenantServer().start()
-    server.keys = [public_jwk(rsa_key)]
-    yield server
-    server.stop()
-
-
 def server_env(**overrides: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith(("AUTH0_", "DJANGO_"))}
     env.update(

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -31,8 +30,7 @@ from rest_framework.views import APIView
 from authn import checks
 from authn.authentication import Auth0UserAuthentication
 from authn.tokens import AccessToken
-from tests.conftest import PRIVATE_MESSAGE, public_jwk
-from tests.jwks_server import TenantServer
+from tests.conftest import PRIVATE_MESSAGE
 from tests.test_server import COMMANDS, ROOT, assert_clean, free_port, start, stop, tenant_env
 
 USER_CLASS = "authn.authentication.Auth0UserAuthentication"
@@ -300,18 +298,10 @@ REQUESTS_PER_SUBJECT = 20
 
 
 @pytest.fixture(scope="module")
-def user_tenant(rsa_key) -> Iterator[TenantServer]:
-    server = TenantServer().start()
-    server.keys = [public_jwk(rsa_key)]
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def user_mapping_server(user_tenant, postgres_server, tmp_path_factory):
+def user_mapping_server(tenant_server, postgres_server, tmp_path_factory):
     """gunicorn (2 workers x 8 threads) of this project, Auth0UserAuthentication as default, on PostgreSQL."""
     database_url = postgres_server.create_database()
-    env = tenant_env(user_tenant) | {
+    env = tenant_env(tenant_server) | {
         "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "tests.user_mapping_settings",
     }
