@@ -49,14 +49,11 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# Django's logging, gunicorn's own loggers (worker boots, the access log) through the same handler and format.
 logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}}
-    | ({"json": {"()": "authn.logformat.JSONFormatter"}} if settings.LOG_FORMAT == "json" else {}),
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": settings.LOG_FORMAT}},
-    "root": {"level": settings.LOG_LEVEL, "handlers": ["console"]},
+    **settings.LOGGING,
     "loggers": {
+        **settings.LOGGING["loggers"],
         "gunicorn.error": {"level": settings.LOG_LEVEL, "handlers": [], "propagate": True},
         "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True},
     },

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 
@@ -18,6 +18,8 @@ from authn.defaults import DEFAULTS
 DEV_ISSUER = "https://dev-issuer.localhost/"
 DEV_AUDIENCE = "https://messages-api.localhost"
 DPOP_MODES = ("allowed", "required", "disabled")
+
+T = TypeVar("T")
 
 
 def setting(name: str) -> Any:
@@ -31,8 +33,48 @@ def as_list(value: Any) -> list[str]:
     return [item.strip() for item in items if isinstance(item, str) and item.strip()]
 
 
+class Setting(Generic[T]):
+    """A class attribute reading one Django setting (or its default) on every access."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> T:
+        value: T = setting(self.name)
+        return value
+
+
 class Auth0Settings:
     """Typed access to the ``AUTH0_*`` settings."""
+
+    oidc_discovery = Setting[bool]("AUTH0_OIDC_DISCOVERY")
+    algorithms = Setting[Sequence[str]]("AUTH0_ALGORITHMS")
+    leeway_seconds = Setting[float]("AUTH0_LEEWAY_SECONDS")
+    scope_claim = Setting[str]("AUTH0_SCOPE_CLAIM")
+    permissions_claim = Setting[str]("AUTH0_PERMISSIONS_CLAIM")
+    max_token_length = Setting[int]("AUTH0_MAX_TOKEN_LENGTH")
+    realm = Setting[str]("AUTH0_REALM")
+    token_cache_size = Setting[int]("AUTH0_TOKEN_CACHE_SIZE")
+    token_cache_bytes = Setting[int]("AUTH0_TOKEN_CACHE_BYTES")
+    jwks_cache_seconds = Setting[float]("AUTH0_JWKS_CACHE_SECONDS")
+    jwks_cooldown_seconds = Setting[float]("AUTH0_JWKS_COOLDOWN_SECONDS")
+    jwks_stale_seconds = Setting[float]("AUTH0_JWKS_STALE_SECONDS")
+    jwks_connect_timeout = Setting[float]("AUTH0_JWKS_CONNECT_TIMEOUT")
+    jwks_read_timeout = Setting[float]("AUTH0_JWKS_READ_TIMEOUT")
+    jwks_max_bytes = Setting[int]("AUTH0_JWKS_MAX_BYTES")
+    jwks_max_keys = Setting[int]("AUTH0_JWKS_MAX_KEYS")
+    jwks_min_rsa_bits = Setting[int]("AUTH0_JWKS_MIN_RSA_BITS")
+    jwks_max_rsa_bits = Setting[int]("AUTH0_JWKS_MAX_RSA_BITS")
+    dpop_mode = Setting[str]("AUTH0_DPOP")
+    dpop_algorithms = Setting[Sequence[str]]("AUTH0_DPOP_ALGORITHMS")
+    dpop_max_age_seconds = Setting[float]("AUTH0_DPOP_MAX_AGE_SECONDS")
+    dpop_leeway_seconds = Setting[float]("AUTH0_DPOP_LEEWAY_SECONDS")
+    dpop_replay_cache = Setting[str]("AUTH0_DPOP_REPLAY_CACHE")
+    dpop_nonce = Setting[bool]("AUTH0_DPOP_NONCE")
+    dpop_nonce_seconds = Setting[float]("AUTH0_DPOP_NONCE_SECONDS")
+    user_lookup_field = Setting[str]("AUTH0_USER_LOOKUP_FIELD")
+    user_claims_hook = Setting[Any]("AUTH0_USER_CLAIMS_HOOK")
+    refusal_log_rate = Setting[float]("AUTH0_REFUSAL_LOG_RATE")
 
     @property
     def domain_resolver(self) -> Callable[..., Any] | None:
@@ -63,10 +105,6 @@ class Auth0Settings:
         return setting("AUTH0_JWKS_URL") or ""
 
     @property
-    def oidc_discovery(self) -> bool:
-        return setting("AUTH0_OIDC_DISCOVERY")
-
-    @property
     def dev_issuer_active(self) -> bool:
         """The embedded development issuer is trusted only when debugging without a tenant."""
         return not self.tenant_configured and bool(settings.DEBUG)
@@ -80,116 +118,8 @@ class Auth0Settings:
         return Path(setting("AUTH0_DEV_KEY_FILE"))
 
     @property
-    def algorithms(self) -> Sequence[str]:
-        return setting("AUTH0_ALGORITHMS")
-
-    @property
-    def leeway_seconds(self) -> float:
-        return setting("AUTH0_LEEWAY_SECONDS")
-
-    @property
-    def scope_claim(self) -> str:
-        return setting("AUTH0_SCOPE_CLAIM")
-
-    @property
-    def permissions_claim(self) -> str:
-        return setting("AUTH0_PERMISSIONS_CLAIM")
-
-    @property
-    def max_token_length(self) -> int:
-        return setting("AUTH0_MAX_TOKEN_LENGTH")
-
-    @property
-    def realm(self) -> str:
-        return setting("AUTH0_REALM")
-
-    @property
-    def token_cache_size(self) -> int:
-        return setting("AUTH0_TOKEN_CACHE_SIZE")
-
-    @property
-    def token_cache_bytes(self) -> int:
-        return setting("AUTH0_TOKEN_CACHE_BYTES")
-
-    @property
-    def jwks_cache_seconds(self) -> float:
-        return setting("AUTH0_JWKS_CACHE_SECONDS")
-
-    @property
-    def jwks_cooldown_seconds(self) -> float:
-        return setting("AUTH0_JWKS_COOLDOWN_SECONDS")
-
-    @property
-    def jwks_stale_seconds(self) -> float:
-        return setting("AUTH0_JWKS_STALE_SECONDS")
-
-    @property
-    def jwks_connect_timeout(self) -> float:
-        return setting("AUTH0_JWKS_CONNECT_TIMEOUT")
-
-    @property
-    def jwks_read_timeout(self) -> float:
-        return setting("AUTH0_JWKS_READ_TIMEOUT")
-
-    @property
-    def jwks_max_bytes(self) -> int:
-        return setting("AUTH0_JWKS_MAX_BYTES")
-
-    @property
-    def jwks_max_keys(self) -> int:
-        return setting("AUTH0_JWKS_MAX_KEYS")
-
-    @property
-    def jwks_min_rsa_bits(self) -> int:
-        return setting("AUTH0_JWKS_MIN_RSA_BITS")
-
-    @property
-    def jwks_max_rsa_bits(self) -> int:
-        return setting("AUTH0_JWKS_MAX_RSA_BITS")
-
-    @property
-    def dpop_mode(self) -> str:
-        return setting("AUTH0_DPOP")
-
-    @property
-    def dpop_algorithms(self) -> Sequence[str]:
-        return setting("AUTH0_DPOP_ALGORITHMS")
-
-    @property
-    def dpop_max_age_seconds(self) -> float:
-        return setting("AUTH0_DPOP_MAX_AGE_SECONDS")
-
-    @property
-    def dpop_leeway_seconds(self) -> float:
-        return setting("AUTH0_DPOP_LEEWAY_SECONDS")
-
-    @property
-    def dpop_replay_cache(self) -> str:
-        return setting("AUTH0_DPOP_REPLAY_CACHE")
-
-    @property
-    def dpop_nonce(self) -> bool:
-        return setting("AUTH0_DPOP_NONCE")
-
-    @property
-    def dpop_nonce_seconds(self) -> float:
-        return setting("AUTH0_DPOP_NONCE_SECONDS")
-
-    @property
     def mtls_client_cert_header(self) -> str:
         return setting("AUTH0_MTLS_CLIENT_CERT_HEADER") or ""
-
-    @property
-    def user_lookup_field(self) -> str:
-        return setting("AUTH0_USER_LOOKUP_FIELD")
-
-    @property
-    def user_claims_hook(self) -> Any:
-        return setting("AUTH0_USER_CLAIMS_HOOK")
-
-    @property
-    def refusal_log_rate(self) -> float:
-        return setting("AUTH0_REFUSAL_LOG_RATE")
 
 
 auth0_settings = Auth0Settings()
