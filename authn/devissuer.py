@@ -8,7 +8,6 @@ DPoP client signs its proofs with.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import time
@@ -21,7 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from authn.jose import b64url_encode, thumbprint
+from authn.dpop import access_token_hash
+from authn.jose import thumbprint
 from authn.jwks import SigningKey
 
 
@@ -47,6 +47,10 @@ class DevIssuer:
         return self._signing_key if kid == self.kid else None
 
     peek = get_key
+
+    def ready(self) -> bool:
+        """Always: the key is in the process."""
+        return True
 
     def mint(
         self,
@@ -111,7 +115,7 @@ def _create_key_file(path: Path, key: Any) -> None:
 
 
 def dpop_public_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
-    return {name: value for name, value in ECAlgorithm.to_jwk(key.public_key(), as_dict=True).items() if name != "kid"}
+    return ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
 
 
 def sign_dpop_proof(
@@ -125,7 +129,7 @@ def sign_dpop_proof(
         "iat": int(time.time()),
     }
     if token is not None:
-        claims["ath"] = b64url_encode(hashlib.sha256(token.encode("ascii")).digest())
+        claims["ath"] = access_token_hash(token)
     if nonce is not None:
         claims["nonce"] = nonce
     return jwt.encode(claims, key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": dpop_public_jwk(key)})

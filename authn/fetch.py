@@ -141,11 +141,11 @@ class _Attempt:
         return self._body
 
     def _get(self) -> bytes:
-        host = urlsplit(self.url).hostname
+        parts = urlsplit(self.url)
         with requests.Session() as session:
             session.trust_env = False  # no .netrc credentials or proxy surprises
-            session.mount(f"{urlsplit(self.url).scheme}://", _WatchedAdapter())
-            proxies = {} if is_loopback_host(host) else requests.utils.get_environ_proxies(self.url)
+            session.mount(f"{parts.scheme}://", _WatchedAdapter())
+            proxies = {} if is_loopback_host(parts.hostname) else requests.utils.get_environ_proxies(self.url)
             with session.get(
                 self.url,
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "identity"},
@@ -184,18 +184,21 @@ def _describe(err: Exception) -> str:
 # -- urllib3 connections that report their sockets to the attempt -------------------------
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _Watched:
+    """Hands each new socket to the attempt in progress, which shuts it at the deadline."""
+
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         _current_attempt.get().watch(sock)
         return sock
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _current_attempt.get().watch(sock)
-        return sock
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):

@@ -227,6 +227,11 @@ class KeySetCache:
             return self._jwks_url
         return self._discovered[0] if self._discovered is not None else discovery_url(self.issuer)
 
+    @property
+    def discovers(self) -> bool:
+        """Whether the key set is found through the issuer's discovery document."""
+        return self._jwks_url is None
+
     def get_key(self, kid: str) -> SigningKey | None:
         """The key for ``kid``, fetching the key set if it is unknown.
 
@@ -250,9 +255,7 @@ class KeySetCache:
 
     def ready(self) -> bool:
         """Whether a usable key set is at hand, fetching one if there is none (within the cooldown)."""
-        if self._usable(self._snapshot) is None:
-            self._refresh_now(self._snapshot)
-        return self._usable(self._snapshot) is not None
+        return self._usable(self._snapshot) is not None or self._refresh_now(self._snapshot) is not None
 
     def fetch_once(self) -> tuple[dict[str, SigningKey], list[str]]:
         """Fetch and parse the key set now, bypassing the key cache: usable keys and why others were ignored.

@@ -23,12 +23,11 @@ from jwt.algorithms import Algorithm, get_default_algorithms
 
 from authn import jose, metrics
 from authn.errors import AuthnError, ExpiredToken, InvalidClaims, MalformedToken
-from authn.jwks import SigningKey
+from authn.jwks import MAX_KID_LENGTH, SigningKey
 
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})  # media types: case-insensitive
-MAX_KID_LENGTH = 256
 MAX_HEADER_SEGMENT = 1368  # base64url of 1 KiB: a real JOSE header is far smaller
 CACHE_ENTRY_OVERHEAD = 400  # bytes a cache entry costs besides its token and validated form
 
@@ -37,6 +36,8 @@ class KeySource(Protocol):
     def get_key(self, kid: str) -> SigningKey | None: ...
 
     def peek(self, kid: str) -> SigningKey | None: ...
+
+    def ready(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ rebuilt whenever an ``AUTH0_*`` setting or ``DEBUG`` changes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ from authn.devissuer import DevIssuer
 from authn.dpop import ProofValidator
 from authn.fetch import FetchLimits
 from authn.jwks import KeyPolicy, KeySetCache
-from authn.tokens import RSA_ALGORITHMS, KeySource, TokenValidator
+from authn.tokens import KeySource, TokenValidator
 
 logger = logging.getLogger("authn")
 
@@ -161,8 +162,8 @@ def key_policy() -> KeyPolicy:
     )
 
 
-def key_set(config: IssuerConfig, policy: KeyPolicy | None = None) -> KeySetCache:
-    return KeySetCache(config.issuer, jwks_url=config.jwks_url, policy=policy or key_policy(), clock=monotonic_clock)
+def key_set(config: IssuerConfig, policy: KeyPolicy) -> KeySetCache:
+    return KeySetCache(config.issuer, jwks_url=config.jwks_url, policy=policy, clock=monotonic_clock)
 
 
 class ResolvedIssuers(Mapping[str, KeySource]):
@@ -213,11 +214,18 @@ def issuers_for(request: HttpRequest) -> frozenset[str] | None:
     issuers = set()
     returned = resolver(request)
     for domain in [returned] if isinstance(returned, str) else returned or ():
-        if isinstance(domain, str) and domain_problem(domain) is None:
-            issuers.add(issuer_of(domain))
+        issuer = _resolved_issuer(domain) if isinstance(domain, str) else None
+        if issuer is not None:
+            issuers.add(issuer)
         else:
             logger.warning("AUTH0_DOMAIN resolver returned %r, which is not a domain; ignored", str(domain)[:100])
     return frozenset(issuers)
+
+
+@functools.lru_cache(maxsize=MAX_RESOLVED_ISSUERS)
+def _resolved_issuer(domain: str) -> str | None:
+    """The issuer of a domain a resolver returned, ``None`` if it is not one: checked once per domain."""
+    return issuer_of(domain) if domain_problem(domain) is None else None
 
 
 def dev_issuer() -> DevIssuer | None:
@@ -255,7 +263,7 @@ def _build_validator() -> TokenValidator:
     return TokenValidator(
         issuers=key_sources,
         audiences=audiences,
-        algorithms=[name for name in s.algorithms if name in RSA_ALGORITHMS],
+        algorithms=s.algorithms,
         leeway=s.leeway_seconds,
         scope_claim=s.scope_claim,
         permissions_claim=s.permissions_claim,
@@ -276,8 +284,7 @@ def readiness() -> dict[str, str] | None:
         return None
     states = {}
     for issuer, key_source in sources.items():
-        ready = key_source.ready() if isinstance(key_source, KeySetCache) else True
-        states[issuer] = "ready" if ready else "no usable signing keys"
+        states[issuer] = "ready" if key_source.ready() else "no usable signing keys"
     return states
 
 

@@ -32,7 +32,7 @@ class Command(BaseCommand):
     def _report(self, cache: KeySetCache) -> str | None:
         """Print what ``cache``'s issuer publishes; the failure, if any."""
         self.stdout.write(f"Issuer {cache.issuer}")
-        if auth0_settings.oidc_discovery:
+        if cache.discovers:
             self.stdout.write(f"Discovering {discovery_url(cache.issuer)}")
         try:
             keys, ignored = cache.fetch_once()
