@@ -76,10 +76,15 @@ class Auth0UserAuthentication(Auth0JWTAuthentication):
         return users.user_for_token(access_token)
 
 
+def request_scheme(header: str) -> str | None:
+    """The scheme an ``Authorization`` header names, lowercased; ``None`` if it does not start with one."""
+    found = SCHEME.match(header)
+    return found.group().lower() if found else None
+
+
 def _accepted_scheme(header: str) -> str | None:
     """``"bearer"`` or ``"dpop"`` when the header uses one of our schemes (case-insensitive); else ``None``."""
-    found = SCHEME.match(header)
-    scheme = found.group().lower() if found else ""
+    scheme = request_scheme(header)
     if scheme == "bearer" or (scheme == "dpop" and trust.request_policy().dpop_mode != "disabled"):
         return scheme
     return None

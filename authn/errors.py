@@ -28,7 +28,7 @@ class AuthnError(Exception):
         super().__init__(self.description)
         # What the refusal log may say about the token, computed only if a line is written.
         self.log_fields: LogFields = dict
-        self.scheme = "bearer"  # the authentication scheme the request used, for its challenge
+        self.scheme = "bearer"  # the scheme of its challenge: the request's, or the one the DPoP mode demands
 
 
 class MissingCredentials(AuthnError):
@@ -96,8 +96,8 @@ class Unavailable(AuthnError):
     status = 503
     challenge_error = None
 
-    def __init__(self, retry_after: int, description: str | None = None) -> None:
-        super().__init__(description)
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
         self.retry_after = retry_after
 
 

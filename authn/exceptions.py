@@ -14,7 +14,7 @@ import functools
 from rest_framework import exceptions, status
 
 from authn import trust
-from authn.errors import AuthnError, InsufficientScope, MissingCredentials, Unavailable
+from authn.errors import AuthnError, InsufficientScope, Unavailable
 
 
 class Refused:
@@ -55,8 +55,6 @@ def api_exception(error: AuthnError) -> exceptions.APIException:
 
 def challenge(error: AuthnError) -> str | None:
     """The ``WWW-Authenticate`` value for ``error``, in the scheme the request used (RFC 6750 §3, RFC 9449 §7.1)."""
-    if isinstance(error, MissingCredentials):
-        return credentials_challenge()
     if error.challenge_error is None:
         return None
     scope = " ".join(error.required_scopes) if isinstance(error, InsufficientScope) else ""

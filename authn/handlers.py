@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from authn import logs
+from authn.authentication import request_scheme
 from authn.errors import AuthnError, InvalidRequest, MissingCredentials
 
 
@@ -29,7 +30,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if error is not None:
         response.data = {"code": error.code, "description": error.description}
         if request is not None:
-            fields = {"path": request.path, "scheme": error.scheme if request.META.get("HTTP_AUTHORIZATION") else None}
+            authorization = request.META.get("HTTP_AUTHORIZATION")
+            fields = {"path": request.path, "scheme": request_scheme(authorization) if authorization else None}
             logs.log_refusal(response.status_code, error.code, fields, error.log_fields)
             # Django's request logger would log this response again; once is enough.
             response._has_been_logged = True  # type: ignore[attr-defined] # the flag django.utils.log.log_response checks

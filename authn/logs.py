@@ -59,26 +59,16 @@ def log_refusal(
         logger.warning("refusals not logged: %d in the last window (AUTH0_REFUSAL_LOG_RATE)", suppressed)
     if not admitted:
         return
-    values = {**fields, **more_fields()}
+    # Values from the request or the token: cut short, and quoted in the message so they cannot forge lines.
+    values = {name: loggable_text(value) for name, value in {**fields, **more_fields()}.items() if value is not None}
     logger.log(
         logging.WARNING if status >= 500 else logging.INFO,
         "refused status=%d code=%s %s",
         status,
         code,
-        " ".join(f"{name}={_loggable(value)}" for name, value in values.items() if value is not None),
-        extra={
-            "refusal": {
-                "status": status,
-                "code": code,
-                **{k: loggable_text(v) for k, v in values.items() if v is not None},
-            }
-        },
+        " ".join(f"{name}={value!r}" for name, value in values.items()),
+        extra={"refusal": {"status": status, "code": code, **values}},
     )
-
-
-def _loggable(value: Any) -> str:
-    """A value from the request, quoted and cut short so it cannot forge log lines."""
-    return repr(loggable_text(value))
 
 
 def loggable_text(value: Any) -> str:

@@ -7,6 +7,7 @@ The proxy that terminates TLS puts the client certificate, URL-encoded PEM
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from urllib.parse import unquote
 
@@ -33,6 +34,7 @@ def check_certificate(request: HttpRequest, expected: object) -> None:
         raise MalformedToken("Token is bound to another client certificate.")
 
 
+@functools.lru_cache(maxsize=64)  # a client presents one certificate on every request; failures are not kept
 def certificate_thumbprint(header_value: str) -> str:
     """base64url(SHA-256(DER)) of the URL-encoded PEM certificate in ``header_value``."""
     if len(header_value) > MAX_CERTIFICATE_HEADER:

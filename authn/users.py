@@ -71,7 +71,8 @@ def user_for_token(token: AccessToken) -> Any:
     if max_length is not None and len(token.subject) > max_length:
         raise InactiveUser("Token subject is too long for a user name.")
     user, created = user_model._default_manager.get_or_create(
-        **{field_name: token.subject}, defaults={"password": make_password(None)}
+        **{field_name: token.subject},
+        defaults={"password": _unusable_password},  # called only to create
     )
     if not user.is_active:
         raise InactiveUser
@@ -79,6 +80,10 @@ def user_for_token(token: AccessToken) -> Any:
     if hook is not None:
         hook(user, token, created)
     return user
+
+
+def _unusable_password() -> str:
+    return make_password(None)
 
 
 def lookup_field(user_model: Any) -> str:

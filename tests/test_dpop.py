@@ -988,6 +988,26 @@ def test_dpop_refusal_log_names_the_scheme_and_never_the_token_or_proof(send, ke
         assert secret not in caplog.text
 
 
+
+@pytest.mark.parametrize(
+    ("mode", "authorization", "logged"),
+    [
+        pytest.param("required", "Bearer {token}", "bearer", id="bearer-in-required-mode"),
+        pytest.param("disabled", "DPoP {token}", "dpop", id="dpop-in-disabled-mode"),
+        pytest.param("allowed", "Basic dXNlcjpwYXNz", "basic", id="another-scheme"),
+    ],
+)
+def test_refusal_log_names_the_scheme_the_request_used_not_the_challenge(
+    settings, api, make_token, caplog, mode, authorization, logged
+):
+    settings.AUTH0_DPOP = mode
+    with caplog.at_level(logging.INFO, logger="authn"):
+        response = api.get(PATH, HTTP_AUTHORIZATION=authorization.format(token=make_token()))
+    assert response.status_code == 401
+    [line] = [r for r in caplog.records if r.getMessage().startswith("refused")]
+    assert line.refusal["scheme"] == logged
+
+
 # -- trying it locally: mint_token --dpop-key and dpop_proof ------------------------------------------------------
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from authn.devissuer import DevIssuerKeyError, load_or_create_dpop_key, sign_dpop_proof
-from authn.management.commands.mint_token import default_dpop_key_file
+from authn.devissuer import sign_dpop_proof
+from authn.management.commands.mint_token import dpop_key
 
 
 class Command(BaseCommand):
@@ -25,11 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--key", default=None, metavar="FILE", help="the P-256 key (default: as mint_token)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        key_file = Path(options["key"]) if options["key"] else default_dpop_key_file()
-        try:
-            key = load_or_create_dpop_key(key_file)
-        except DevIssuerKeyError as err:
-            raise CommandError(str(err)) from err
+        _, key = dpop_key(options["key"])
         proof = sign_dpop_proof(
             key, method=options["method"], url=options["url"], token=options["token"], nonce=options["nonce"]
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from authn import trust
@@ -13,8 +14,13 @@ from authn.devissuer import DevIssuerKeyError, dpop_public_jwk, load_or_create_d
 from authn.jose import thumbprint
 
 
-def default_dpop_key_file() -> Path:
-    return auth0_settings.dev_key_file.parent / "dpop-key.pem"
+def dpop_key(file: str | None) -> tuple[Path, ec.EllipticCurvePrivateKey]:
+    """The P-256 key in ``file`` (default: dpop-key.pem beside the development issuer's key), made if missing."""
+    key_file = Path(file) if file else auth0_settings.dev_key_file.parent / "dpop-key.pem"
+    try:
+        return key_file, load_or_create_dpop_key(key_file)
+    except DevIssuerKeyError as err:
+        raise CommandError(str(err)) from err
 
 
 class Command(BaseCommand):
@@ -53,11 +59,8 @@ class Command(BaseCommand):
         audience = options["aud"] or auth0_settings.dev_audiences[0]
         cnf = None
         if options["dpop_key"] is not None:
-            key_file = Path(options["dpop_key"]) if options["dpop_key"] else default_dpop_key_file()
-            try:
-                cnf = {"jkt": thumbprint(dpop_public_jwk(load_or_create_dpop_key(key_file)))}
-            except DevIssuerKeyError as err:
-                raise CommandError(str(err)) from err
+            key_file, key = dpop_key(options["dpop_key"])
+            cnf = {"jkt": thumbprint(dpop_public_jwk(key))}
             self.stderr.write(f"Bound to the DPoP key in {key_file}: send it as 'Authorization: DPoP <token>'.")
         token = issuer.mint(
             audience=audience,
