@@ -5,22 +5,39 @@ Plain Django views, outside the API: no authentication, not in the OpenAPI schem
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
 
 from authn import metrics, trust
 
+SAFE_METHODS = ("GET", "HEAD")
+
+
+def safe_methods_only(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """GET and HEAD only; any other method gets a JSON 405, like every other error of this API."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        if request.method in SAFE_METHODS:
+            return view(request)
+        body = {"code": "method_not_allowed", "description": "Method not allowed: use GET or HEAD."}
+        return JsonResponse(body, status=405, headers={"Allow": ", ".join(SAFE_METHODS)})
+
+    return wrapper
+
 
 @never_cache
-@require_safe
+@safe_methods_only
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 while the process can answer requests."""
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
-@require_safe
+@safe_methods_only
 def readyz(request: HttpRequest) -> JsonResponse:
     """200 only when every trusted issuer has usable signing keys; 503 naming each one's state otherwise."""
     states = trust.readiness()
@@ -34,7 +51,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 
 @never_cache
-@require_safe
+@safe_methods_only
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     """The counters of ``authn.metrics`` in the Prometheus text format; expose it to the scraper only."""
     body, content_type = metrics.exposition()

@@ -305,6 +305,16 @@ def test_readyz_cold_server_with_failing_tenant_is_503_until_it_recovers(cold, c
     assert_never_cached(response)
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_health_endpoints_answer_other_methods_with_json_405(api, path, method):
+    response = getattr(api, method)(path)
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "method_not_allowed"
+    assert response["Allow"] == "GET, HEAD"
+
+
 def test_readyz_debug_off_without_domain_is_503_nothing_trusted(settings, call):
     settings.DEBUG, settings.AUTH0_DOMAIN, settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = False, [], "", ""
     response = call("/readyz")
