@@ -6,6 +6,8 @@ import logging
 
 import pytest
 from django.contrib.auth.models import User
+from django.urls import path
+from rest_framework.test import APIClient
 
 from tests.conftest import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
 from tests.jwks_server import serve
@@ -128,6 +130,29 @@ def test_browsable_api_shows_the_error_in_html_with_same_status_and_challenge(ca
     page = response.content.decode()
     assert "authorization_header_missing" in page
     assert "Authorization header is expected." in page
+
+
+@pytest.mark.parametrize(
+    ("claims", "tenant_down", "status", "challenge"),
+    [
+        pytest.param({"scope": "openid"}, False, 403, f'{BARE_CHALLENGE}, error="insufficient_scope", '
+                     'scope="read:messages"', id="403"),
+        pytest.param({}, True, 503, None, id="503"),
+    ],
+)  # fmt: skip
+def test_browsable_api_keeps_the_status_and_headers_of_a_refusal(
+    call, tenant, make_token, claims, tenant_down, status, challenge
+):
+    if tenant_down:
+        tenant.respond = serve(503)
+    response = call("/api/private-scoped", token=make_token(**claims), HTTP_ACCEPT="text/html")
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("text/html")
+    if challenge is None:
+        assert "WWW-Authenticate" not in response
+        assert int(response["Retry-After"]) >= 1
+    else:
+        assert response["WWW-Authenticate"] == challenge
 
 
 @pytest.mark.parametrize("accept", [None, "application/json", "*/*"])
@@ -257,6 +282,22 @@ def test_unacceptable_accept_header_is_json_406(call, tenant, make_token):
 
 
 @pytest.mark.parametrize(
+    ("authorization", "code"),
+    [
+        pytest.param(None, "authorization_header_missing", id="no-header"),
+        pytest.param("Basic dXNlcjpwYXNz", "invalid_header", id="another-scheme"),
+    ],
+)
+def test_refusal_without_a_token_is_logged_once(call, tenant, caplog, authorization, code):
+    with caplog.at_level(logging.INFO):
+        call("/api/private", authorization=authorization)
+    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert [r.levelno for r in refusals] == [logging.INFO]
+    assert f"code={code}" in refusals[0].getMessage()
+    assert "path='/api/private'" in refusals[0].getMessage()
+
+
+@pytest.mark.parametrize(
     ("path", "claims", "tenant_down", "level", "code"),
     [
         pytest.param("/api/private", {"aud": "https://x.example.com"}, False, logging.INFO, "invalid_claims", id="401"),
@@ -286,3 +327,22 @@ def test_refusal_is_logged_once_with_context_and_without_token(
     assert token not in caplog.text
     assert token.split(".")[2] not in caplog.text
     assert "Traceback" not in caplog.text
+
+
+# -- a crash -----------------------------------------------------------------------------
+
+
+def crash(request):
+    raise RuntimeError("a bug with a secret in its message")
+
+
+urlpatterns = [path("crash", crash)]  # the URLconf of the test below
+handler500 = "messages_api.errors.server_error"
+
+
+@pytest.mark.urls("tests.test_api")
+def test_a_crash_is_a_json_500_without_traceback_or_message():
+    response = APIClient(raise_request_exception=False).get("/crash")
+    assert_error(response, 500, "server_error")
+    assert "secret" not in response.content.decode()
+    assert "Traceback" not in response.content.decode()

@@ -93,3 +93,9 @@ def test_several_audiences_are_all_accepted(settings, call, tenant, make_token):
     assert call("/api/private", token=make_token()).status_code == 200
     assert call("/api/private", token=make_token(aud="https://first.example.com")).status_code == 200
     assert call("/api/private", token=make_token(aud="https://third.example.com")).status_code == 401
+
+
+def test_key_fetch_defaults_are_the_documented_policy():
+    """At most one fetch per 5 s per process, each ending within 5 s."""
+    assert DEFAULTS["AUTH0_JWKS_COOLDOWN_SECONDS"] == 5
+    assert DEFAULTS["AUTH0_JWKS_CONNECT_TIMEOUT"] + DEFAULTS["AUTH0_JWKS_READ_TIMEOUT"] <= 5

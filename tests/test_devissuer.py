@@ -22,6 +22,7 @@ from django.core.management.base import SystemCheckError
 
 from authn import trust
 from authn.conf import DEV_AUDIENCE, DEV_ISSUER
+from authn.defaults import DEFAULTS
 from authn.devissuer import DevIssuer
 from authn.jose import b64url_encode, thumbprint
 from tests.conftest import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
@@ -249,3 +250,12 @@ def test_debug_off_without_tenant_fails_check_deploy(dev_issuer, settings):
     with pytest.raises(SystemCheckError, match=r"authn\.E007"):
         call_command("check", "--deploy", stdout=io.StringIO(), stderr=io.StringIO())
     assert not dev_issuer.exists()
+
+
+def test_the_default_key_files_are_git_ignored():
+    """The development issuer's key and mint_token's DPoP key beside it: never committed by accident."""
+    key_file = Path(DEFAULTS["AUTH0_DEV_KEY_FILE"])
+    for path in (key_file, key_file.parent / "dpop-key.pem"):
+        command = ["git", "check-ignore", "--no-index", "--quiet", str(path)]
+        done = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, check=False)  # noqa: S603
+        assert done.returncode == 0, f"{path} is not git-ignored"

@@ -971,6 +971,21 @@ def test_cors_preflight_allows_the_dpop_header(settings, api):
     assert {"authorization", "dpop"} <= allowed
 
 
+@pytest.mark.parametrize(
+    "cnf",
+    [
+        pytest.param({"jwk": {"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}}, id="jwk"),
+        pytest.param({"kid": "some-key"}, id="kid"),
+        pytest.param({}, id="empty"),
+        pytest.param("jkt", id="not-an-object"),
+    ],
+)
+def test_bearer_token_with_a_cnf_this_server_cannot_verify_is_refused(api, make_token, cnf):
+    response = api.get(PATH, HTTP_AUTHORIZATION=f"Bearer {make_token(cnf=cnf)}")
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_header"
+
+
 # -- the refusal log ----------------------------------------------------------------------------------------------
 
 
@@ -986,7 +1001,6 @@ def test_dpop_refusal_log_names_the_scheme_and_never_the_token_or_proof(send, ke
     assert "scheme='bearer'" in bearer_line.getMessage()
     for secret in (bound_token, proof, *proof.split("."), bound_token.split(".")[2]):
         assert secret not in caplog.text
-
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,13 @@ def load_settings(tmp_path, monkeypatch):
     os.environ.update(saved)
 
 
+def test_an_empty_environment_is_the_documented_defaults(load_settings):
+    settings = load_settings()
+    assert settings.DEBUG is False
+    assert settings.ALLOWED_HOSTS == ["localhost", "127.0.0.1"]
+    assert settings.CORS_ALLOWED_ORIGINS == ["http://localhost:3000"]
+
+
 def test_dotenv_supplies_what_the_environment_does_not(load_settings):
     settings = load_settings(
         "# a comment\nAUTH0_DOMAIN=from-file.example.com\nexport AUTH0_AUDIENCE=https://a.example.com,https://b.example.com\n"
