@@ -26,6 +26,7 @@ from jwt.algorithms import Algorithm, get_default_algorithms
 from jwt.exceptions import InvalidKeyError
 
 from authn import jose
+from authn.defaults import DEFAULTS
 from authn.errors import InvalidProof
 from authn.jwks import KeySetError, rsa_public_key
 
@@ -60,8 +61,8 @@ class ProofValidator:
         self,
         *,
         algorithms: Iterable[str],
-        max_age: float = 300,
-        leeway: float = 30,
+        max_age: float = DEFAULTS["AUTH0_DPOP_MAX_AGE_SECONDS"],
+        leeway: float = DEFAULTS["AUTH0_DPOP_LEEWAY_SECONDS"],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.algorithms = tuple(alg for alg in algorithms if alg in KEY_TYPES)

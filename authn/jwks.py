@@ -22,6 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
 from authn import jose, metrics
+from authn.defaults import DEFAULTS
 from authn.errors import KeysUnavailable
 from authn.fetch import FetchError, FetchLimits, fetch, is_allowed_url
 
@@ -59,12 +60,12 @@ class KeyPolicy:
 
     algorithms: tuple[str, ...]
     limits: FetchLimits
-    ttl: float = 600
-    cooldown: float = 5
-    stale_for: float = 3600
-    max_keys: int = 50
-    min_rsa_bits: int = 2048
-    max_rsa_bits: int = 8192
+    ttl: float = DEFAULTS["AUTH0_JWKS_CACHE_SECONDS"]
+    cooldown: float = DEFAULTS["AUTH0_JWKS_COOLDOWN_SECONDS"]
+    stale_for: float = DEFAULTS["AUTH0_JWKS_STALE_SECONDS"]
+    max_keys: int = DEFAULTS["AUTH0_JWKS_MAX_KEYS"]
+    min_rsa_bits: int = DEFAULTS["AUTH0_JWKS_MIN_RSA_BITS"]
+    max_rsa_bits: int = DEFAULTS["AUTH0_JWKS_MAX_RSA_BITS"]
 
 
 # -- parsing -----------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from jwt.algorithms import Algorithm, get_default_algorithms
 
 from authn import jose, metrics
+from authn.defaults import DEFAULTS
 from authn.errors import AuthnError, ExpiredToken, InvalidClaims, MalformedToken
 from authn.jwks import MAX_KID_LENGTH, SigningKey
 
@@ -81,12 +82,12 @@ class TokenValidator:
         issuers: Mapping[str, KeySource],
         audiences: Iterable[str],
         algorithms: Iterable[str],
-        leeway: float = 10,
-        scope_claim: str = "scope",
-        permissions_claim: str = "permissions",
-        max_length: int = 8192,
-        cache_size: int = 4096,
-        cache_bytes: int = 16 * 1024 * 1024,
+        leeway: float = DEFAULTS["AUTH0_LEEWAY_SECONDS"],
+        scope_claim: str = DEFAULTS["AUTH0_SCOPE_CLAIM"],
+        permissions_claim: str = DEFAULTS["AUTH0_PERMISSIONS_CLAIM"],
+        max_length: int = DEFAULTS["AUTH0_MAX_TOKEN_LENGTH"],
+        cache_size: int = DEFAULTS["AUTH0_TOKEN_CACHE_SIZE"],
+        cache_bytes: int = DEFAULTS["AUTH0_TOKEN_CACHE_BYTES"],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.key_sources = issuers
