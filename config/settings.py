@@ -39,6 +39,7 @@ INSTALLED_APPS = [
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
 
 MIDDLEWARE = [
+    "config.middleware.HeadWithoutBody",
     *(["authn.middleware.RequestMetricsMiddleware"] if METRICS_ENABLED else []),
     "django.middleware.security.SecurityMiddleware",
     # Serves static files (the admin's, Swagger UI's) from the app server, debug or not.

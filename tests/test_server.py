@@ -165,6 +165,23 @@ def test_server_answers_every_endpoint(server, make_token):
     assert requests.head(server.url + "/api/public", timeout=5).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/api/public", "/api/private-scoped", "/api/private", "/healthz", "/nowhere"])
+def test_server_head_is_get_without_its_body(server, make_token, path):
+    """HEAD answers GET's status and headers with no body, and the server logs no complaint about one."""
+    headers = {"Authorization": f"Bearer {make_token()}"} if path != "/api/private" else {}
+    get = requests.get(server.url + path, headers=headers, timeout=5)
+    with socket.create_connection(("127.0.0.1", int(server.url.rpartition(":")[2])), timeout=5) as connection:
+        request = f"HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        request += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        connection.sendall(f"{request}\r\n".encode())
+        raw = b"".join(iter(lambda: connection.recv(65536), b""))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == str(get.status_code).encode()
+    assert body == b""
+    assert f"Content-Length: {len(get.content)}".encode() in head
+    assert "body bytes on a no-body response" not in server.log_text()
+
+
 def test_server_refusals_follow_the_error_contract(server, make_token):
     cases = [
         (server.get("/api/private"), 401, "authorization_header_missing", 'Bearer realm="api"'),
