@@ -6,6 +6,7 @@ not. The finer ``AUTH0_*`` knobs keep authn's defaults (``authn/defaults.py``).
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -39,8 +40,8 @@ INSTALLED_APPS = [
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
 
 MIDDLEWARE = [
-    "config.middleware.HeadWithoutBody",
     *(["authn.middleware.RequestMetricsMiddleware"] if METRICS_ENABLED else []),
+    "config.middleware.HeadWithoutBody",
     "django.middleware.security.SecurityMiddleware",
     # Serves static files (the admin's, Swagger UI's) from the app server, debug or not.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -168,6 +169,11 @@ AUTH0_OIDC_DISCOVERY = env.bool("AUTH0_OIDC_DISCOVERY", default=False)
 AUTH0_DPOP = env.str("AUTH0_DPOP", default="allowed")
 AUTH0_DPOP_NONCE = env.bool("AUTH0_DPOP_NONCE", default=False)
 AUTH0_MTLS_CLIENT_CERT_HEADER = env.str("AUTH0_MTLS_CLIENT_CERT_HEADER", default="")
+# Comma-separated; unset, authn's defaults (RS256 for tokens, ES256 for DPoP proofs).
+if "AUTH0_ALGORITHMS" in os.environ:
+    AUTH0_ALGORITHMS = [name.strip() for name in env.list("AUTH0_ALGORITHMS")]
+if "AUTH0_DPOP_ALGORITHMS" in os.environ:
+    AUTH0_DPOP_ALGORITHMS = [name.strip() for name in env.list("AUTH0_DPOP_ALGORITHMS")]
 
 # -- CORS: listed single-page apps may call the API with an Authorization header ----
 

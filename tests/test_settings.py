@@ -66,6 +66,15 @@ def test_several_domains_are_a_list(load_settings):
     assert settings.AUTH0_DOMAIN == ["dev-abc.us.auth0.com", "login.example.com"]
 
 
+def test_algorithm_lists_come_from_the_environment_or_keep_authns_defaults(load_settings):
+    plain = load_settings()
+    assert not hasattr(plain, "AUTH0_ALGORITHMS")
+    assert not hasattr(plain, "AUTH0_DPOP_ALGORITHMS")
+    listed = load_settings(AUTH0_ALGORITHMS="RS256,PS256", AUTH0_DPOP_ALGORITHMS="ES256, Ed25519")
+    assert listed.AUTH0_ALGORITHMS == ["RS256", "PS256"]
+    assert listed.AUTH0_DPOP_ALGORITHMS == ["ES256", "Ed25519"]
+
+
 def test_without_secret_key_debug_off_has_none_and_debug_on_makes_one(load_settings):
     assert load_settings().SECRET_KEY == ""  # check authn.E018 refuses to serve
     assert len(load_settings(DJANGO_DEBUG="true").SECRET_KEY) >= 50
