@@ -35,7 +35,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "messages_api",
+    "config.apps.ProjectConfig",  # this project's own system checks
 ]
+# config.E001 says what authn.E018 says (no secret key), naming the variable this project reads it from.
+SILENCED_SYSTEM_CHECKS = ["authn.E018"]
 
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
 

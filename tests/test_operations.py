@@ -209,7 +209,7 @@ def test_serving_misconfigured_exits_non_zero_before_listening_one_line_per_erro
     assert len(errors) == 2
     assert errors[0].startswith("authn.E001: AUTH0_DOMAIN must list bare host names: 'https://x'")
     assert "HINT: Give each tenant domain alone" in errors[0]
-    assert errors[1].startswith("authn.E018: SECRET_KEY is empty")
+    assert errors[1].startswith("config.E001: DJANGO_SECRET_KEY is not set and DJANGO_DEBUG is off")
     assert "Refusing to serve: 2 system check error(s)." in exited.output
     assert not exited.listened
 
