@@ -75,6 +75,7 @@ class Auth0Settings:
     user_lookup_field = Setting[str]("AUTH0_USER_LOOKUP_FIELD")
     user_claims_hook = Setting[Any]("AUTH0_USER_CLAIMS_HOOK")
     refusal_log_rate = Setting[float]("AUTH0_REFUSAL_LOG_RATE")
+    readyz_issuers = Setting[bool]("AUTH0_READYZ_ISSUERS")
 
     @property
     def domain_resolver(self) -> Callable[..., Any] | None:

@@ -114,6 +114,12 @@ SETTINGS = (
         Kind.OTHER,
         "callable or dotted path `hook(user, token, created)` copying claims onto the user",
     ),
+    Setting(
+        "AUTH0_READYZ_ISSUERS",
+        True,
+        Kind.BOOLEAN,
+        "`/readyz` names each trusted issuer and its state (False: the overall status alone)",
+    ),
     Setting("AUTH0_REFUSAL_LOG_RATE", 20, Kind.NON_NEGATIVE, "refusal log lines per second per process (0: all)"),
     Setting(
         "AUTH0_DEV_KEY_FILE",

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from authn import metrics, trust
+from authn.conf import auth0_settings
 
 SAFE_METHODS = ("GET", "HEAD")
 
@@ -39,15 +40,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @safe_methods_only
 def readyz(request: HttpRequest) -> JsonResponse:
-    """200 only when every trusted issuer has usable signing keys; 503 naming each one's state otherwise."""
+    """200 only when every trusted issuer has usable signing keys; 503 otherwise, naming each one's state
+    unless ``AUTH0_READYZ_ISSUERS`` is off."""
     states = trust.readiness()
-    if states is None:
-        body = {"status": "unavailable", "reason": "no issuer is trusted (AUTH0_DOMAIN is unset)", "issuers": {}}
-        return JsonResponse(body, status=503)
-    ready = all(state == "ready" for state in states.values())
-    return JsonResponse(
-        {"status": "ready" if ready else "unavailable", "issuers": states}, status=200 if ready else 503
-    )
+    ready = states is not None and all(state == "ready" for state in states.values())
+    body: dict[str, object] = {"status": "ready" if ready else "unavailable"}
+    if auth0_settings.readyz_issuers:
+        body["issuers"] = states or {}
+        if states is None:
+            body["reason"] = "no issuer is trusted (AUTH0_DOMAIN is unset)"
+    return JsonResponse(body, status=200 if ready else 503)
 
 
 @never_cache

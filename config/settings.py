@@ -172,6 +172,8 @@ AUTH0_OIDC_DISCOVERY = env.bool("AUTH0_OIDC_DISCOVERY", default=False)
 AUTH0_DPOP = env.str("AUTH0_DPOP", default="allowed")
 AUTH0_DPOP_NONCE = env.bool("AUTH0_DPOP_NONCE", default=False)
 AUTH0_MTLS_CLIENT_CERT_HEADER = env.str("AUTH0_MTLS_CLIENT_CERT_HEADER", default="")
+# /readyz names each issuer and its state; false for the overall status alone (a public probe).
+AUTH0_READYZ_ISSUERS = env.bool("AUTH0_READYZ_ISSUERS", default=True)
 # Comma-separated; unset, authn's defaults (RS256 for tokens, ES256 for DPoP proofs).
 if "AUTH0_ALGORITHMS" in os.environ:
     AUTH0_ALGORITHMS = [name.strip() for name in env.list("AUTH0_ALGORITHMS")]

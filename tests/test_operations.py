@@ -324,6 +324,17 @@ def test_readyz_debug_off_without_domain_is_503_nothing_trusted(settings, call):
     assert response.json()["issuers"] == {}
 
 
+def test_readyz_can_answer_without_naming_issuers(tenant, settings, call, fake_time):
+    settings.AUTH0_READYZ_ISSUERS = False
+    tenant.respond = serve(500, "down")
+    assert call("/readyz").json() == {"status": "unavailable"}
+    tenant.respond = serve_keys
+    fake_time.advance(DEFAULTS["AUTH0_JWKS_COOLDOWN_SECONDS"])
+    assert call("/readyz").json() == {"status": "ready"}
+    settings.DEBUG, settings.AUTH0_DOMAIN, settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = False, [], "", ""
+    assert call("/readyz").json() == {"status": "unavailable"}
+
+
 def test_readyz_development_issuer_is_always_ready(dev_issuer, call):
     response = call("/readyz", authorization="Bearer not-a-token")
     assert response.status_code == 200
