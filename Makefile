@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-matrix lint dist bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -n auto --dist loadfile
 
+## test-matrix: the library's tests on every supported Python, Django and DRF (noxfile.py)
+test-matrix: $(VENV)/.installed-dev
+	PYENV_VERSION=$${PYENV_VERSION:-3.11.7:3.12.1:3.13.0} $(VENV)/bin/nox $(NOX_ARGS)
+
+## dist: build the sdist and the wheel into dist/ and check their metadata
+dist: $(VENV)/.installed-dev
+	rm -rf dist
+	$(PY) -m build --no-isolation --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+
 ## lint: ruff (lint and format check) and mypy (with the Django and DRF stubs)
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
@@ -39,4 +49,4 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) .nox .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist *.egg-info
