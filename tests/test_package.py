@@ -282,10 +282,11 @@ def test_wheel_contains_the_authn_package_only(project):
 def test_wheel_contains_the_models_and_their_migrations(project):
     names = wheel_names(project)
     assert {"authn/models.py", "authn/admin.py", "authn/migrations/__init__.py"} <= set(names)
-    assert "authn/migrations/0001_initial.py" in names
+    assert {"authn/migrations/0001_initial.py", "authn/migrations/0002_link_existing_users.py"} <= set(names)
     # The project's migrate (run when it was made) found them in the installed wheel.
     applied = project.manage("showmigrations", "authn").stdout
     assert "[X] 0001_initial" in applied
+    assert "[X] 0002_link_existing_users" in applied
 
 
 @pytest.mark.parametrize("command", ["mint_token", "dpop_proof", "jwks", "runserver"])

@@ -24,6 +24,8 @@ from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.models import Group, Permission, User
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.template import engines
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -446,6 +448,73 @@ def test_user_claims_hook_not_called_for_refused_user(tenant, make_token, settin
     link_identity(inactive_user(), issuer=ISSUER, subject="auth0|inactive-hooked")
     assert get(make_token(sub="auth0|inactive-hooked"))[0].status_code == 401
     assert hook == []
+
+
+# -- upgrading: the rows the previous version made keep their tokens --------------------------
+
+UPGRADED_ISSUER = "https://login.example.com/"  # AUTH0_ISSUER overriding the domain's: the issuer that counts
+
+
+@pytest.fixture
+def migrate_authn():
+    """``migrate_authn(target)``: authn's migrations run to ``target`` (``None``: none applied) on the test
+    database, with Django's migration executor; all of them applied again after the test."""
+
+    def migrate(target):
+        MigrationExecutor(connection).migrate([("authn", target)])
+
+    yield migrate
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes("authn")[0][1])
+
+
+@pytest.fixture
+def upgraded(tenant, settings, migrate_authn):
+    """The previous version's rows, made before authn's data migration runs: the single issuer has a domain
+    and an ``AUTH0_ISSUER`` of its own."""
+    settings.AUTH0_ISSUER = UPGRADED_ISSUER
+    migrate_authn(None)
+    migrate_authn("0001_initial")
+    rows = {
+        "legacy": User.objects.create_user("auth0|legacy"),  # what the previous version made: unusable password
+        "staff": User.objects.create_user("auth0|staff", is_staff=True),
+        "superuser": User.objects.create_superuser("auth0|root", "root@example.com", None),
+        "local": User.objects.create_user("auth0|local", password=PASSWORD),
+        "linked": User.objects.create_user("auth0|linked"),
+    }
+    link_identity(rows["linked"], issuer="https://elsewhere.example.com/", subject="auth0|elsewhere")
+    return rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_link_existing_users_migration_links_the_rows_the_previous_version_made(upgraded, make_token, migrate_authn):
+    migrate_authn("0002_link_existing_users")
+
+    assert identities() == {
+        (UPGRADED_ISSUER, "auth0|legacy", "auth0|legacy"),
+        ("https://elsewhere.example.com/", "auth0|elsewhere", "auth0|linked"),
+    }
+    assert user_of(make_token(iss=UPGRADED_ISSUER, sub="auth0|legacy")).pk == upgraded["legacy"].pk
+    for name in ("staff", "superuser", "local", "linked"):  # to be linked on purpose, if at all
+        user = user_of(make_token(iss=UPGRADED_ISSUER, sub=upgraded[name].username, jti=name))
+        assert user.pk not in {row.pk for row in upgraded.values()}, name
+        assert (user.is_staff, user.is_superuser) == (False, False)
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        pytest.param(["tenant.example.com", "login.example.com"], id="two-domains"),
+        pytest.param(lambda request: ["tenant.example.com"], id="resolver"),
+        pytest.param("", id="no-domain"),
+    ],
+)
+@pytest.mark.django_db(transaction=True)
+def test_link_existing_users_migration_links_nothing_without_one_static_issuer(
+    upgraded, settings, migrate_authn, domain
+):
+    settings.AUTH0_DOMAIN = domain
+    migrate_authn("0002_link_existing_users")
+    assert identities() == {("https://elsewhere.example.com/", "auth0|elsewhere", "auth0|linked")}
 
 
 def test_makemigrations_check_models_unchanged_finds_nothing_to_make():
