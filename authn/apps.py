@@ -9,6 +9,8 @@ from django.core.signals import setting_changed
 class AuthnConfig(AppConfig):
     name = "authn"
     verbose_name = "Auth0 access-token authentication"
+    # The app's own, so that a project's DEFAULT_AUTO_FIELD asks for no migration of authn's.
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         from authn import checks, trust  # noqa: F401 - importing registers the system checks

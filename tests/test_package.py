@@ -279,6 +279,16 @@ def test_wheel_contains_the_authn_package_only(project):
     assert {"authn/__init__.py", "authn/apps.py", "authn/authentication.py", "authn/handlers.py"} <= set(names)
 
 
+def test_wheel_contains_the_models_and_their_migrations(project):
+    names = wheel_names(project)
+    assert {"authn/models.py", "authn/admin.py", "authn/migrations/__init__.py"} <= set(names)
+    assert {"authn/migrations/0001_initial.py", "authn/migrations/0002_link_existing_users.py"} <= set(names)
+    # The project's migrate (run when it was made) found them in the installed wheel.
+    applied = project.manage("showmigrations", "authn").stdout
+    assert "[X] 0001_initial" in applied
+    assert "[X] 0002_link_existing_users" in applied
+
+
 @pytest.mark.parametrize("command", ["mint_token", "dpop_proof", "jwks", "runserver"])
 def test_wheel_contains_the_management_commands(project, command):
     names = wheel_names(project)
