@@ -16,11 +16,12 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from authn.conf import DPOP_MODES, auth0_settings, setting
+from authn.conf import DPOP_MODES, as_list, auth0_settings, setting
 from authn.defaults import SETTINGS, Kind
 from authn.devissuer import DevIssuerKeyError, load_or_create_private_key
 from authn.dpop import KEY_TYPES
 from authn.fetch import is_allowed_url
+from authn.mtls import ANY_PEER, DECODERS, ip_network
 from authn.permissions import HasScope, declared_scopes
 from authn.tokens import RSA_ALGORITHMS
 from authn.trust import domain_problem
@@ -326,5 +327,63 @@ def check_client_certificate_header(**_: Any) -> list[CheckMessage]:
             f"AUTH0_MTLS_CLIENT_CERT_HEADER must be an HTTP header name, got {header!r}.",
             hint="For example X-Client-Cert, set by the TLS proxy from nginx's $ssl_client_escaped_cert.",
             id="authn.E019",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_trusted_proxies(**_: Any) -> list[CheckMessage]:
+    value = setting("AUTH0_MTLS_TRUSTED_PROXIES")
+    entries = value.split(",") if isinstance(value, str) else value
+    if not isinstance(entries, (list, tuple)) or not all(isinstance(entry, str) for entry in entries):
+        return [
+            _trusted_proxies_error(
+                f"AUTH0_MTLS_TRUSTED_PROXIES must be a comma-separated string or a list of strings, got {value!r}."
+            )
+        ]
+    return [
+        _trusted_proxies_error(
+            f"AUTH0_MTLS_TRUSTED_PROXIES must list IP addresses or CIDR networks: {entry!r} is neither."
+        )
+        for entry in as_list(entries)
+        if entry != ANY_PEER and ip_network(entry) is None
+    ]
+
+
+def _trusted_proxies_error(message: str) -> Error:
+    return Error(
+        message,
+        hint="List the addresses of the TLS proxies that set the client certificate header, e.g. "
+        "'10.0.0.0/8,127.0.0.1' (a network without host bits); '*' trusts any peer.",
+        id="authn.E031",
+    )
+
+
+@register(Tags.security)
+def check_client_certificate_format(**_: Any) -> list[CheckMessage]:
+    form = auth0_settings.mtls_client_cert_format
+    if isinstance(form, str) and form in DECODERS:
+        return []
+    return [
+        Error(
+            f"AUTH0_MTLS_CLIENT_CERT_FORMAT must be one of {', '.join(DECODERS)}, got {form!r}.",
+            hint='"pem": URL-encoded PEM (nginx, AWS ALB); "der": base64 DER (HAProxy, Traefik); '
+            '"xfcc": Envoy\'s X-Forwarded-Client-Cert.',
+            id="authn.E032",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_client_certificate_has_a_proxy(**_: Any) -> list[CheckMessage]:
+    value = setting("AUTH0_MTLS_TRUSTED_PROXIES")
+    if not auth0_settings.mtls_client_cert_header or not isinstance(value, (str, list, tuple)) or as_list(value):
+        return []
+    return [
+        Error(
+            "AUTH0_MTLS_CLIENT_CERT_HEADER is set but AUTH0_MTLS_TRUSTED_PROXIES is empty: the header is read "
+            "from no peer, so every certificate-bound token is refused.",
+            hint="List the addresses of the TLS proxies that set the header, or unset AUTH0_MTLS_CLIENT_CERT_HEADER.",
+            id="authn.E033",
         )
     ]

@@ -76,6 +76,7 @@ class Auth0Settings:
     user_claims_hook = Setting[Any]("AUTH0_USER_CLAIMS_HOOK")
     refusal_log_rate = Setting[float]("AUTH0_REFUSAL_LOG_RATE")
     readyz_issuers = Setting[bool]("AUTH0_READYZ_ISSUERS")
+    mtls_client_cert_format = Setting[str]("AUTH0_MTLS_CLIENT_CERT_FORMAT")
 
     @property
     def domain_resolver(self) -> Callable[..., Any] | None:
@@ -121,6 +122,12 @@ class Auth0Settings:
     @property
     def mtls_client_cert_header(self) -> str:
         return setting("AUTH0_MTLS_CLIENT_CERT_HEADER") or ""
+
+    @property
+    def mtls_trusted_proxies(self) -> tuple[str, ...]:
+        """The entries of ``AUTH0_MTLS_TRUSTED_PROXIES`` that are strings; none if it is of another type."""
+        value = setting("AUTH0_MTLS_TRUSTED_PROXIES")
+        return tuple(as_list(value)) if isinstance(value, (str, list, tuple)) else ()
 
 
 auth0_settings = Auth0Settings()

@@ -98,8 +98,22 @@ SETTINGS = (
         "AUTH0_MTLS_CLIENT_CERT_HEADER",
         "",
         Kind.OTHER,
-        "request header in which the TLS proxy passes the client certificate (URL-encoded PEM); "
+        "request header in which the TLS proxy passes the client certificate; "
         "unset: certificate-bound tokens are refused",
+    ),
+    Setting(
+        "AUTH0_MTLS_CLIENT_CERT_FORMAT",
+        "pem",
+        Kind.OTHER,
+        "how the proxy writes it: `pem` (URL-encoded PEM: nginx, AWS ALB), `der` (base64 DER: HAProxy, Traefik) "
+        "or `xfcc` (Envoy's `X-Forwarded-Client-Cert`); exactly one certificate",
+    ),
+    Setting(
+        "AUTH0_MTLS_TRUSTED_PROXIES",
+        ("127.0.0.1", "::1"),
+        Kind.OTHER,
+        "peers (`REMOTE_ADDR`) whose client certificate header is read: IP addresses or CIDR networks, "
+        "comma-separated or a list; `*`: any peer. From any other, certificate-bound tokens are refused",
     ),
     # -- users, logs, the development issuer
     Setting(

@@ -172,6 +172,9 @@ AUTH0_OIDC_DISCOVERY = env.bool("AUTH0_OIDC_DISCOVERY", default=False)
 AUTH0_DPOP = env.str("AUTH0_DPOP", default="allowed")
 AUTH0_DPOP_NONCE = env.bool("AUTH0_DPOP_NONCE", default=False)
 AUTH0_MTLS_CLIENT_CERT_HEADER = env.str("AUTH0_MTLS_CLIENT_CERT_HEADER", default="")
+AUTH0_MTLS_CLIENT_CERT_FORMAT = env.str("AUTH0_MTLS_CLIENT_CERT_FORMAT", default="pem")
+# The proxies gunicorn trusts for X-Forwarded-* are the ones trusted to pass the client certificate on.
+AUTH0_MTLS_TRUSTED_PROXIES = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
 # /readyz names each issuer and its state; false for the overall status alone (a public probe).
 AUTH0_READYZ_ISSUERS = env.bool("AUTH0_READYZ_ISSUERS", default=True)
 # Comma-separated; unset, authn's defaults (RS256 for tokens, ES256 for DPoP proofs).

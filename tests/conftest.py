@@ -226,6 +226,7 @@ SLOWEST_MODULES = (
     "test_server",
     "test_devissuer",
     "test_dpop_servers",
+    "test_mtls",
     "test_users",
     "test_browser",
     "test_issuers",

@@ -1,7 +1,8 @@
-"""Private Redis and PostgreSQL servers for the tests: real binaries on free loopback ports, stopped at the end.
+"""Private Redis, PostgreSQL and nginx servers for the tests: real binaries on free loopback ports, stopped at the end.
 
 Register with ``pytest_plugins = ["tests.services"]`` in tests/conftest.py. A missing binary skips the tests
-that need it, unless ``REQUIRE_REDIS=1`` / ``REQUIRE_POSTGRES=1`` (set in CI) make that a failure.
+that need it, unless ``REQUIRE_REDIS=1`` / ``REQUIRE_POSTGRES=1`` / ``REQUIRE_NGINX=1`` (set in CI) make that
+a failure.
 """
 
 from __future__ import annotations
@@ -66,7 +67,29 @@ def redis_command(port: int, command: str, timeout: float = 1.0) -> bytes:
     return reply.removesuffix(b"\r\n")
 
 
-class RedisServer:
+class ChildServer:
+    """A server run as a child process: ``running`` while it lives, ``stop()`` ends it."""
+
+    _process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        """Terminate it and wait for it to exit (SIGKILL after 10 s); nothing to do if it is not running."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class RedisServer(ChildServer):
     """``redis-server`` as a child process on 127.0.0.1:``port``, no persistence; stop()/start() keep port and dir."""
 
     def __init__(self, binary: str, directory: Path) -> None:
@@ -74,15 +97,10 @@ class RedisServer:
         self.directory = directory
         self.log = directory / "redis.log"
         self.port = free_port()
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def ping(self) -> bool:
         """Whether it answers PING with PONG right now."""
@@ -107,18 +125,6 @@ class RedisServer:
         if not wait_for(lambda: not self.running or self.ping(), timeout=STARTUP_TIMEOUT) or not self.running:
             self.stop()
             pytest.fail(f"redis-server did not answer PING on port {self.port}; its log:\n{read_log(self.log)}")
-
-    def stop(self) -> None:
-        """Terminate it and wait for it to exit (SIGKILL after 10 s); nothing to do if it is not running."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -268,3 +274,63 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
         server.stop()
         if as_user:  # our own directory in /tmp, not pytest's
             shutil.rmtree(directory, ignore_errors=True)
+
+
+# nginx
+
+
+def find_nginx() -> str | None:
+    """nginx on PATH, else in /usr/sbin (Debian's place, on root's PATH only)."""
+    return shutil.which("nginx", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+
+
+class NginxServer(ChildServer):
+    """A private nginx on 127.0.0.1:``port``: one foreground process, its prefix, configuration, pid file, logs
+    and temporary files all in ``directory``; the ``http`` block's servers given to ``start``."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.log = directory / "error.log"
+        self.port = free_port()
+
+    def accepts(self) -> bool:
+        """Whether it accepts a connection on its port right now."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
+        except OSError:
+            return False
+        return True
+
+    def start(self, servers: str) -> None:
+        """Serve ``servers`` (nginx ``server`` blocks); fail with its log if it does not listen within
+        ``STARTUP_TIMEOUT``. One process, not daemonized: it keeps the privileges it started with."""
+        temporary = "".join(
+            f"    {kind}_temp_path {self.directory / kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        config = self.directory / "nginx.conf"
+        config.write_text(
+            f"daemon off;\nmaster_process off;\npid {self.directory / 'nginx.pid'};\nerror_log {self.log} info;\n"
+            f"events {{ worker_connections 64; }}\n"
+            f"http {{\n    access_log {self.directory / 'access.log'};\n{temporary}{servers}}}\n"
+        )
+        args = [self.binary, "-p", f"{self.directory}/", "-c", str(config), "-e", str(self.log)]
+        with (self.directory / "nginx.out").open("ab") as out:
+            self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+        if not wait_for(lambda: not self.running or self.accepts(), timeout=STARTUP_TIMEOUT) or not self.running:
+            self.stop()
+            pytest.fail(f"nginx did not listen on port {self.port}; its log:\n{read_log(self.log)}")
+
+
+@pytest.fixture(scope="module")
+def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NginxServer]:
+    """A private nginx for the module, not started (``start`` takes its servers), terminated at the module's end."""
+    binary = find_nginx()
+    if binary is None:
+        missing("nginx not found", "nginx", "REQUIRE_NGINX")
+    server = NginxServer(binary, tmp_path_factory.mktemp("nginx"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,4 +1,4 @@
-"""Sender-constrained tokens through the whole Django stack: DPoP proofs (RFC 9449), modes, nonces, mTLS (RFC 8705).
+"""Sender-constrained tokens through the whole Django stack: DPoP proofs (RFC 9449), modes, nonces (mTLS: test_mtls).
 
 Proofs come from ``tests.dpop_client``, written from the RFCs without ``authn``;
 thumbprints are computed there too, and checked against RFC 7638's own example.
@@ -7,7 +7,6 @@ thumbprints are computed there too, and checked against RFC 7638's own example.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import io
 import json
@@ -19,14 +18,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import jwt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from django.core.cache import caches
 from django.core.checks import Error, Warning, run_checks
 from django.core.management import call_command
@@ -41,6 +37,7 @@ from tests.dpop_client import ProofKey, b64url, compact_jws, segment, sign, thum
 from tests.dpop_client import public_jwk as client_jwk
 from tests.jwks_server import TenantServer
 from tests.services import free_port
+from tests.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
 
 PATH = "/api/private-scoped"
 URL = f"http://testserver{PATH}"  # what the test client's requests are, as Django builds them
@@ -819,119 +816,17 @@ class TestNonces:
         assert {"dpop-nonce", "www-authenticate"} <= exposed
 
 
-# -- certificate-bound tokens (RFC 8705 §3) --------------------------------------------------------------------
-
-CERT_HEADER = "X-Client-Cert"
+# -- certificate-bound tokens (RFC 8705 §3): tests/test_mtls.py; here, a token bound both ways ------------------
 
 
-def make_certificate(common_name: str) -> x509.Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-
-
-def escaped_pem(certificate: x509.Certificate) -> str:
-    """As nginx's ``$ssl_client_escaped_cert``: the PEM, URL-encoded."""
-    return quote(certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"), safe="")
-
-
-def certificate_thumbprint(certificate: x509.Certificate) -> str:
-    return b64url(hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest())
-
-
-@pytest.fixture(scope="module")
-def client_certificate() -> x509.Certificate:
-    return make_certificate("client")
-
-
-@pytest.fixture
-def certificate_token(make_token, client_certificate) -> str:
-    return make_token(cnf={"x5t#S256": certificate_thumbprint(client_certificate)})
-
-
-@pytest.fixture(scope="class")
-def certificate_header() -> Iterator[None]:
-    """``AUTH0_MTLS_CLIENT_CERT_HEADER`` names the header the TLS proxy fills, set once for the class."""
-    with override_settings(AUTH0_MTLS_CLIENT_CERT_HEADER=CERT_HEADER):
-        yield
-
-
-@pytest.mark.usefixtures("certificate_header")
-class TestCertificateBinding:
-    """Certificate-bound tokens with the client certificate header configured."""
-
-    @pytest.mark.parametrize(
-        "safe",
-        [
-            pytest.param("", id="every-character-escaped"),  # nginx's $ssl_client_escaped_cert
-            pytest.param("+/=", id="base64-characters-left"),  # as some load balancers pass it
-        ],
-    )
-    def test_certificate_bound_token_with_its_certificate_is_accepted(
-        self, call, certificate_token, client_certificate, safe
-    ):
-        pem = client_certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-        response = call(PATH, token=certificate_token, HTTP_X_CLIENT_CERT=quote(pem, safe=safe))
-        assert response.status_code == 200
-        assert response.json() == {"message": SCOPED_MESSAGE}
-
-    @pytest.mark.parametrize(
-        "header",
-        [
-            pytest.param(lambda: escaped_pem(make_certificate("someone-else")), id="another-certificate"),
-            pytest.param(lambda: None, id="no-certificate"),
-            pytest.param(lambda: "", id="empty-header"),
-            pytest.param(lambda: "garbage", id="not-pem"),
-            pytest.param(lambda: quote("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), id="bad-der"),
-            pytest.param(lambda: "%FF%FE%00", id="not-ascii"),
-            pytest.param(lambda: "%ZZ" * 10, id="bad-escapes"),
-            pytest.param(lambda: "A" * 20_000, id="oversized"),
-            pytest.param(
-                lambda: quote(
-                    ec.generate_private_key(ec.SECP256R1())
-                    .private_bytes(
-                        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-                    )
-                    .decode()
-                ),
-                id="a-private-key",
-            ),
-        ],
-    )
-    def test_certificate_bound_token_without_its_certificate_is_refused(self, call, certificate_token, header):
-        value = header()
-        extra = {} if value is None else {"HTTP_X_CLIENT_CERT": value}
-        assert_refused(call(PATH, token=certificate_token, **extra), 401, *BEARER_TOKEN_REFUSED, certificate_token)
-
-    def test_token_bound_by_both_methods_needs_both(self, send, make_token, key, client_certificate):
-        token = make_token(cnf={"jkt": key.thumbprint, "x5t#S256": certificate_thumbprint(client_certificate)})
-        certificate = {"HTTP_X_CLIENT_CERT": escaped_pem(client_certificate)}
-        assert send(token, key.proof("GET", URL, token=token), **certificate).status_code == 200
-        assert send(token, key.proof("GET", URL, token=token)).status_code == 401
-        assert send(token, None, **certificate).status_code == 401
-
-    @pytest.mark.parametrize("expected", [pytest.param("\u00e9" * 43, id="non-ascii"), pytest.param(5, id="number")])
-    def test_certificate_thumbprint_claim_that_is_not_base64url_is_refused(
-        self, call, make_token, client_certificate, expected
-    ):
-        token = make_token(cnf={"x5t#S256": expected})
-        response = call(PATH, token=token, HTTP_X_CLIENT_CERT=escaped_pem(client_certificate))
-        assert_refused(response, 401, *BEARER_TOKEN_REFUSED, token)
-
-
-def test_certificate_bound_token_is_refused_when_no_header_is_configured(call, certificate_token, client_certificate):
-    response = call(PATH, token=certificate_token, HTTP_X_CLIENT_CERT=escaped_pem(client_certificate))
-    assert_refused(response, 401, *BEARER_TOKEN_REFUSED, certificate_token)
+def test_token_bound_by_both_methods_needs_both(settings, send, make_token, key):
+    settings.AUTH0_MTLS_CLIENT_CERT_HEADER = "X-Client-Cert"
+    client = self_signed_certificate("client")
+    token = make_token(cnf={"jkt": key.thumbprint, "x5t#S256": certificate_thumbprint(client)})
+    certificate = {"HTTP_X_CLIENT_CERT": escaped_pem(client)}
+    assert send(token, key.proof("GET", URL, token=token), **certificate).status_code == 200
+    assert send(token, key.proof("GET", URL, token=token)).status_code == 401
+    assert send(token, None, **certificate).status_code == 401
 
 
 # -- behind a proxy: the URL Django builds -----------------------------------------------------------------------

@@ -119,6 +119,23 @@ def test_proxy_settings_are_off_unless_set(load_settings):
     assert (proxied.SECURE_SSL_REDIRECT, proxied.SECURE_HSTS_SECONDS) == (True, 31536000)
 
 
+def test_mtls_trusts_the_proxies_gunicorn_trusts_for_forwarded_headers(load_settings, monkeypatch):
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    plain = load_settings()
+    assert plain.AUTH0_MTLS_TRUSTED_PROXIES == ["127.0.0.1", "::1"]  # gunicorn.conf.py's default too
+    assert (plain.AUTH0_MTLS_CLIENT_CERT_HEADER, plain.AUTH0_MTLS_CLIENT_CERT_FORMAT) == ("", "pem")
+    proxied = load_settings(
+        FORWARDED_ALLOW_IPS="10.0.0.0/8,192.0.2.7",
+        AUTH0_MTLS_CLIENT_CERT_HEADER="X-Forwarded-Client-Cert",
+        AUTH0_MTLS_CLIENT_CERT_FORMAT="xfcc",
+    )
+    assert proxied.AUTH0_MTLS_TRUSTED_PROXIES == ["10.0.0.0/8", "192.0.2.7"]
+    assert (proxied.AUTH0_MTLS_CLIENT_CERT_HEADER, proxied.AUTH0_MTLS_CLIENT_CERT_FORMAT) == (
+        "X-Forwarded-Client-Cert",
+        "xfcc",
+    )
+
+
 @pytest.mark.parametrize(
     ("environment", "formatter", "level"),
     [
