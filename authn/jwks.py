@@ -265,6 +265,12 @@ class KeySetCache:
         """
         return parse_key_set(_fetch(self._locate(), self.policy.limits), self.policy)
 
+    def forgettable_in(self) -> float:
+        """Seconds until forgetting this cache could bring no fetch forward: 0 once the cooldown of its
+        last fetch has passed with no fetch in flight."""
+        remaining = max(0.0, self._next_fetch_at - self._clock())
+        return max(remaining, 1.0) if self._fetch_lock.locked() else remaining
+
     def retry_after(self) -> int:
         """Whole seconds until the next fetch may start (at least 1)."""
         return max(1, math.ceil(self._next_fetch_at - self._clock()))

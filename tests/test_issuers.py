@@ -12,6 +12,7 @@ Time moves on a ``FakeClock``; nothing in ``authn`` is mocked.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import secrets
@@ -31,6 +32,8 @@ from rest_framework.test import APIClient
 
 from authn import trust
 from authn.conf import DEV_ISSUER
+from authn.errors import AuthnError, KeysUnavailable
+from authn.tokens import TokenValidator
 from tests.conftest import AUDIENCE, KID, PRIVATE_MESSAGE, SCOPED_MESSAGE, public_jwk
 from tests.jwks_server import DISCOVERY_PATH, TenantServer, discovery, serve, serve_keys
 from tests.test_server import COMMANDS, Server, assert_clean, free_port, server_env, start, stop
@@ -409,6 +412,87 @@ def test_resolver_disables_the_development_issuer(settings):
 
     assert trust.dev_issuer() is None
     assert trust.describe().startswith("Trusting the issuers AUTH0_DOMAIN's resolver names for each request")
+
+
+# -- a resolver naming more issuers than key caches are kept ---------------------------------
+
+
+def resolved_validator(max_issuers: int) -> tuple[TokenValidator, trust.ResolvedIssuers]:
+    """A validator as a resolver's, on the settings' key policy, keeping at most ``max_issuers`` key caches."""
+    resolved = trust.ResolvedIssuers(trust.key_policy(), max_issuers=max_issuers)
+    validator = TokenValidator(issuers=resolved, audiences=[AUDIENCE], algorithms=["RS256"], clock=trust.wall_clock)
+    return validator, resolved
+
+
+def test_resolver_naming_more_issuers_than_kept_fetches_each_at_most_once_per_cooldown(
+    first, second, stranger, make_token, fake_time
+):
+    tenants = (first, second, stranger)
+    validator, resolved = resolved_validator(max_issuers=2)
+    named = frozenset(tenant.issuer for tenant in tenants)
+    fetched_at: dict[TenantServer, list[float]] = {tenant: [] for tenant in tenants}
+    refused: list[str] = []
+
+    for step in range(60):  # junk tokens (unknown kids) cycling through the three, over six cooldowns
+        tenant = tenants[step % len(tenants)]
+        fetches = tenant.fetches
+        with pytest.raises(AuthnError) as raised:
+            validator.validate(make_token(iss=tenant.issuer, kid=secrets.token_hex(8)), named)
+        refused.append(raised.value.code)
+        fetched_at[tenant] += [fake_time()] * (tenant.fetches - fetches)
+        assert len(resolved) <= 2
+        fake_time.advance(COOLDOWN / 10)
+
+    for tenant, times in fetched_at.items():
+        assert times, tenant.issuer  # each is served in turn
+        assert all(later - earlier >= COOLDOWN for earlier, later in itertools.pairwise(times)), times
+    assert set(refused) == {INVALID_HEADER, JWKS_UNAVAILABLE}
+
+
+def test_resolver_issuers_kept_all_within_cooldown_a_new_one_is_503_without_a_fetch(
+    first, second, stranger, token_of, make_token, fake_time
+):
+    validator, resolved = resolved_validator(max_issuers=2)
+    named = frozenset({first.issuer, second.issuer, stranger.issuer})
+    first_token = token_of(first)
+    validator.validate(first_token, named)
+    fake_time.advance(1)
+    validator.validate(token_of(second), named)
+    fake_time.advance(1)
+
+    with pytest.raises(KeysUnavailable) as raised:
+        validator.validate(make_token(iss=stranger.issuer), named)
+    assert raised.value.retry_after == COOLDOWN - 2  # when the first kept issuer's cooldown ends
+    assert (stranger.fetches, set(resolved)) == (0, {first.issuer, second.issuer})
+
+    fake_time.advance(COOLDOWN - 2)
+    assert validator.validate(make_token(iss=stranger.issuer), named).issuer == stranger.issuer
+    assert set(resolved) == {second.issuer, stranger.issuer}  # the one whose cooldown had passed went
+    assert resolved.get(first.issuer) is None  # looking does not make a cache
+    with pytest.raises(KeysUnavailable) as raised:  # nor does checking a cached token of the issuer that went
+        validator.validate(first_token, named)
+    assert raised.value.retry_after == 1  # the second's cooldown ends next
+    assert (first.fetches, second.fetches, set(resolved)) == (1, 1, {second.issuer, stranger.issuer})
+
+
+def test_resolver_issuer_whose_fetch_is_in_flight_is_kept(settings, first, second, token_of, fake_time):
+    settings.AUTH0_JWKS_READ_TIMEOUT = 30  # the held fetch ends when released, never by its deadline
+    validator, resolved = resolved_validator(max_issuers=1)
+    named = frozenset({first.issuer, second.issuer})
+    first.hang()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(validator.validate, token_of(first), named)
+        assert first.wait_for_fetches(1) == 1
+        fake_time.advance(COOLDOWN)  # its cooldown is over, its fetch is not
+
+        with pytest.raises(KeysUnavailable):
+            validator.validate(token_of(second), named)
+        assert not pending.done()
+        first.release()
+        assert pending.result(timeout=10).issuer == first.issuer
+
+    assert validator.validate(token_of(second), named).issuer == second.issuer
+    assert (first.fetches, second.fetches, set(resolved)) == (1, 1, {second.issuer})
 
 
 # -- OpenID Connect discovery, per issuer -----------------------------------------------------
