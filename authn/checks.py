@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from authn.conf import DPOP_MODES, auth0_settings, setting
-from authn.defaults import SETTINGS, Kind
+from authn.defaults import DEFAULTS, SETTINGS, Kind
 from authn.devissuer import DevIssuerKeyError, load_or_create_private_key
 from authn.dpop import KEY_TYPES
 from authn.fetch import is_allowed_url
@@ -326,5 +326,20 @@ def check_client_certificate_header(**_: Any) -> list[CheckMessage]:
             f"AUTH0_MTLS_CLIENT_CERT_HEADER must be an HTTP header name, got {header!r}.",
             hint="For example X-Client-Cert, set by the TLS proxy from nginx's $ssl_client_escaped_cert.",
             id="authn.E019",
+        )
+    ]
+
+
+@register()
+def check_jwks_max_waiting(**_: Any) -> list[CheckMessage]:
+    value = setting("AUTH0_JWKS_MAX_WAITING")
+    if type(value) is int and value > 0:
+        return []
+    return [
+        Error(
+            f"AUTH0_JWKS_MAX_WAITING must be a positive integer, got {value!r}.",
+            hint="It counts the requests that may wait on one issuer's key fetch at once, in each process; "
+            f"remove the setting to use its default, {DEFAULTS['AUTH0_JWKS_MAX_WAITING']}.",
+            id="authn.E023",
         )
     ]

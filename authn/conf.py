@@ -59,6 +59,7 @@ class Auth0Settings:
     jwks_cache_seconds = Setting[float]("AUTH0_JWKS_CACHE_SECONDS")
     jwks_cooldown_seconds = Setting[float]("AUTH0_JWKS_COOLDOWN_SECONDS")
     jwks_stale_seconds = Setting[float]("AUTH0_JWKS_STALE_SECONDS")
+    jwks_max_waiting = Setting[int]("AUTH0_JWKS_MAX_WAITING")
     jwks_connect_timeout = Setting[float]("AUTH0_JWKS_CONNECT_TIMEOUT")
     jwks_read_timeout = Setting[float]("AUTH0_JWKS_READ_TIMEOUT")
     jwks_max_bytes = Setting[int]("AUTH0_JWKS_MAX_BYTES")

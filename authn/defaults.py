@@ -80,6 +80,13 @@ SETTINGS = (
         Kind.NON_NEGATIVE,
         "how long past its freshness a key set keeps serving while refreshes fail",
     ),
+    Setting(
+        "AUTH0_JWKS_MAX_WAITING",
+        2,
+        Kind.OTHER,
+        "requests per process that may wait on one issuer's key fetch at once, the fetching one included "
+        "(a positive integer); the next get 503 at once",
+    ),
     Setting("AUTH0_JWKS_CONNECT_TIMEOUT", 2.0, Kind.POSITIVE, "seconds to connect; a fetch ends after connect + read"),
     Setting("AUTH0_JWKS_READ_TIMEOUT", 3.0, Kind.POSITIVE, "seconds to read; a fetch ends after connect + read"),
     Setting("AUTH0_JWKS_MAX_BYTES", 64 * 1024, Kind.POSITIVE, "largest key set (or discovery) response accepted"),

@@ -63,6 +63,7 @@ class KeyPolicy:
     ttl: float = DEFAULTS["AUTH0_JWKS_CACHE_SECONDS"]
     cooldown: float = DEFAULTS["AUTH0_JWKS_COOLDOWN_SECONDS"]
     stale_for: float = DEFAULTS["AUTH0_JWKS_STALE_SECONDS"]
+    max_waiting: int = DEFAULTS["AUTH0_JWKS_MAX_WAITING"]  # requests waiting on a fetch at once, the fetcher's too
     max_keys: int = DEFAULTS["AUTH0_JWKS_MAX_KEYS"]
     min_rsa_bits: int = DEFAULTS["AUTH0_JWKS_MIN_RSA_BITS"]
     max_rsa_bits: int = DEFAULTS["AUTH0_JWKS_MAX_RSA_BITS"]
@@ -218,6 +219,7 @@ class KeySetCache:
         self._snapshot: KeySet | None = None
         self._discovered: tuple[str, float] | None = None  # (jwks_uri, fresh until)
         self._fetch_lock = threading.Lock()
+        self._waiting = threading.BoundedSemaphore(policy.max_waiting)
         self._next_fetch_at = -math.inf
         self._last_fetch_failed = False
 
@@ -256,7 +258,12 @@ class KeySetCache:
 
     def ready(self) -> bool:
         """Whether a usable key set is at hand, fetching one if there is none (within the cooldown)."""
-        return self._usable(self._snapshot) is not None or self._refresh_now(self._snapshot) is not None
+        if self._usable(self._snapshot) is not None:
+            return True
+        try:
+            return self._refresh_now(self._snapshot) is not None
+        except KeysUnavailable:  # as many requests as allowed wait on a fetch already
+            return False
 
     def fetch_once(self) -> tuple[dict[str, SigningKey], list[str]]:
         """Fetch and parse the key set now, bypassing the key cache: usable keys and why others were ignored.
@@ -324,11 +331,25 @@ class KeySetCache:
             self._fetch_lock.release()
 
     def _refresh_now(self, seen: KeySet | None) -> KeySet | None:
+        """The key set after a fetch now, or after the fetch in flight; none to wait for within the cooldown.
+
+        Raises ``KeysUnavailable`` at once when ``policy.max_waiting`` requests wait already: each holds
+        a server thread, and one issuer's outage must not take them all.
+        """
+        if self._fetch_lock.locked() or self._clock() >= self._next_fetch_at:
+            if not self._waiting.acquire(blocking=False):
+                raise KeysUnavailable(self.retry_after())
+            try:
+                self._wait_for_fetch(seen)
+            finally:
+                self._waiting.release()
+        return self._usable(self._snapshot)
+
+    def _wait_for_fetch(self, seen: KeySet | None) -> None:
         # Wait for the fetch in flight (or run it); a fetch ends by its deadline, discovery adding one more.
         documents = 1 if self._jwks_url is not None else 2
         if self._fetch_lock.acquire(timeout=self.policy.limits.deadline * documents + 1):
             self._fetch_and_release(seen)
-        return self._usable(self._snapshot)
 
     def _fetch_unless_done(self, seen: KeySet | None) -> None:
         """Fetch, unless another thread replaced ``seen`` meanwhile or the cooldown forbids it."""

@@ -158,6 +158,7 @@ def key_policy() -> KeyPolicy:
         ttl=s.jwks_cache_seconds,
         cooldown=s.jwks_cooldown_seconds,
         stale_for=s.jwks_stale_seconds,
+        max_waiting=s.jwks_max_waiting,
         max_keys=s.jwks_max_keys,
         min_rsa_bits=s.jwks_min_rsa_bits,
         max_rsa_bits=s.jwks_max_rsa_bits,

@@ -179,3 +179,25 @@ def test_checks_deploy_without_secret_key_is_error(settings):
     assert "authn.E018" in error_ids(include_deployment_checks=True)
     settings.SECRET_KEY = "a-long-secret-made-up-for-this-test-only-0123456789"
     assert "authn.E018" not in error_ids(include_deployment_checks=True)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(0, id="zero"),
+        pytest.param(-1, id="negative"),
+        pytest.param(2.5, id="fraction"),
+        pytest.param("2", id="text"),
+        pytest.param(True, id="boolean"),
+        pytest.param(None, id="none"),
+    ],
+)
+def test_checks_jwks_max_waiting_not_a_positive_integer_is_e023(tenant_settings, value):
+    tenant_settings.AUTH0_JWKS_MAX_WAITING = value
+    assert "authn.E023" in error_ids()
+
+
+@pytest.mark.parametrize("value", [1, 2, 64])
+def test_checks_jwks_max_waiting_positive_integer_passes(tenant_settings, value):
+    tenant_settings.AUTH0_JWKS_MAX_WAITING = value
+    assert "authn.E023" not in error_ids()

@@ -16,6 +16,8 @@ import itertools
 import json
 import logging
 import secrets
+import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,12 +35,15 @@ from rest_framework.test import APIClient
 from authn import trust
 from authn.conf import DEV_ISSUER
 from authn.errors import AuthnError, KeysUnavailable
+from authn.jwks import KeySetCache
 from authn.tokens import TokenValidator
 from tests.conftest import AUDIENCE, KID, PRIVATE_MESSAGE, SCOPED_MESSAGE, public_jwk
 from tests.jwks_server import DISCOVERY_PATH, TenantServer, discovery, serve, serve_keys
+from tests.test_jwks import get_private, threads_inside
 from tests.test_server import COMMANDS, Server, assert_clean, free_port, server_env, start, stop
 from tests.test_tokens import outbound_connections
 from tests.tls import server_tls_context
+from tests.waiting import wait_for
 
 COOLDOWN = 5  # AUTH0_JWKS_COOLDOWN_SECONDS in the tests that move the clock past it
 TTL = 600  # AUTH0_JWKS_CACHE_SECONDS likewise
@@ -253,6 +258,28 @@ def test_several_domains_stalled_tenant_holds_none_of_the_others_requests(settin
 
         first.release()
         assert pending.result(timeout=10).status_code == 200
+    assert (first.fetches, second.fetches) == (1, 1)
+
+
+def test_several_domains_requests_waiting_on_one_tenant_are_bounded_the_next_gets_503_at_once(
+    settings, call, first, second, token_of, fake_time
+):
+    settings.AUTH0_JWKS_READ_TIMEOUT = 30  # the held fetch ends when released, never by its deadline
+    settings.AUTH0_JWKS_MAX_WAITING = 2
+    first.hang()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        waiting = [pool.submit(get_private, token_of(first, sub=f"auth0|user-{n}")) for n in range(2)]
+        assert first.wait_for_fetches(1) == 1
+        assert wait_for(lambda: threads_inside(KeySetCache._refresh_now) == 2, timeout=5)  # one fetches, one waits
+
+        assert_unavailable(call("/api/private", token=token_of(first, kid="unknown-kid")))
+        assert not any(request.done() for request in waiting)  # refused while the fetch was still pending
+        assert call("/api/private", token=token_of(second)).status_code == 200
+        assert call("/api/public").status_code == 200
+        assert not any(request.done() for request in waiting)
+
+        first.release()
+        assert [request.result(timeout=10).status_code for request in waiting] == [200, 200]
     assert (first.fetches, second.fetches) == (1, 1)
 
 
@@ -768,3 +795,83 @@ def test_gunicorn_several_domains_start_up_line_names_both_issuers(multi_tenant_
     for line in lines:
         assert "Trusting Auth0 2 issuers " in line
         assert f"{first.issuer} (keys from {first.jwks_url}); {second.issuer} (keys from {second.jwks_url})" in line
+
+
+@pytest.fixture
+def hanging_tenant(certificate_authority: dict[str, Path], rsa_key: rsa.RSAPrivateKey) -> Iterator[TenantServer]:
+    """An HTTPS tenant holding every request until the test ends."""
+    server = https_tenant(certificate_authority, rsa_key)
+    server.hang()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def answering_tenant(
+    certificate_authority: dict[str, Path], other_rsa_key: rsa.RSAPrivateKey
+) -> Iterator[TenantServer]:
+    server = https_tenant(certificate_authority, other_rsa_key)
+    yield server
+    server.stop()
+
+
+def hammer(served: Server, token: str, stop_hammering: threading.Event) -> list[int]:
+    """Requests with ``token``, one after the other, until told to stop: their statuses. Each on a connection
+    of its own, so that every worker gets its share."""
+    statuses = []
+    while not stop_hammering.is_set():
+        statuses.append(served.get("/api/private", token, Connection="close").status_code)
+    return statuses
+
+
+def timed_answers(served: Server, token: str, rounds: int) -> tuple[list[int], list[float]]:
+    """The statuses of ``rounds`` calls each of ``/api/private`` with ``token`` and of ``/api/public``, and
+    how long each took (seconds)."""
+    statuses, latencies = [], []
+    for _ in range(rounds):
+        for path, credentials in (("/api/private", token), ("/api/public", None)):
+            started = time.monotonic()
+            statuses.append(served.get(path, credentials).status_code)
+            latencies.append(time.monotonic() - started)
+    return statuses, latencies
+
+
+def test_gunicorn_tenant_hanging_under_load_leaves_the_others_answered(
+    hanging_tenant,
+    answering_tenant,
+    certificate_authority,
+    tmp_path,
+    make_token,
+    rsa_key,
+    other_rsa_key,
+    record_property,
+):
+    env = several_domains_env((hanging_tenant, answering_tenant), certificate_authority["ca"])
+    env["DJANGO_SETTINGS_MODULE"] = "tests.patient_keys_settings"  # a held fetch stays in flight
+    port = free_port()
+    served = start(COMMANDS["gunicorn"](port), env, tmp_path / "server.log", port)  # 2 workers x 4 threads
+    hanging_token = make_token(iss=hanging_tenant.issuer, key=rsa_key)
+    stop_hammering = threading.Event()
+    try:
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            hammers = [pool.submit(hammer, served, hanging_token, stop_hammering) for _ in range(24)]
+            try:
+                assert hanging_tenant.wait_for_fetches(1, timeout=30) >= 1  # held at the tenant
+                statuses, latencies = timed_answers(
+                    served, make_token(iss=answering_tenant.issuer, key=other_rsa_key), 20
+                )
+                log = served.log_text()
+            finally:
+                stop_hammering.set()
+                hanging_tenant.release()
+            hammered = [status for done in hammers for status in done.result()]
+    finally:
+        stop(served)
+
+    record_property("answering_median_ms", round(statistics.median(latencies) * 1000, 1))
+    record_property("answering_p95_ms", round(statistics.quantiles(latencies, n=20)[-1] * 1000, 1))
+    record_property("answering_max_ms", round(max(latencies) * 1000, 1))
+    assert statuses == [200] * 40
+    assert f"JWKS fetch failed issuer={hanging_tenant.issuer}" not in log  # all answered while every fetch was held
+    assert set(hammered) == {200, 503}  # refused at once while held, accepted once released
+    assert_clean(served.log_text())

@@ -993,9 +993,11 @@ def test_kid_flood_fetches_once_per_cooldown(call, tenant, make_token, settings,
 
 
 def test_kid_flood_from_many_threads_fetches_once_per_cooldown(tenant, clock):
-    cache = key_cache(tenant, clock)
-    assert cache.get_key(KID) is not None
     threads = 8
+    cache = key_cache(
+        tenant, clock, max_waiting=threads
+    )  # all may wait on a refetch: the count of fetches is the point
+    assert cache.get_key(KID) is not None
     start_together = threading.Barrier(threads)
 
     def flood(_: int) -> list[Any]:
@@ -1010,9 +1012,29 @@ def test_kid_flood_from_many_threads_fetches_once_per_cooldown(tenant, clock):
             clock.advance(POLICY.cooldown)
 
 
+def test_key_cache_waiting_at_the_limit_next_lookup_and_readiness_answer_without_waiting(tenant, clock):
+    cache = key_cache(tenant, clock, max_waiting=1, limits=dataclasses.replace(LIMITS, read_timeout=30))
+    tenant.hang()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fetching = pool.submit(cache.get_key, KID)
+        assert tenant.wait_for_fetches(1) == 1
+
+        with pytest.raises(KeysUnavailable) as raised:
+            cache.get_key(KID)
+        assert raised.value.retry_after == POLICY.cooldown
+        assert cache.ready() is False
+        assert not fetching.done()  # both answered while the fetch was pending
+
+        tenant.release()
+        assert fetching.result(timeout=10) is not None
+    assert cache.ready() is True
+    assert tenant.fetches == 1
+
+
 @pytest.mark.parametrize("via", ["validator", "requests"])
-def test_cold_start_concurrent_validations_share_one_fetch(tenant, make_token, via):
+def test_cold_start_concurrent_validations_share_one_fetch(tenant, make_token, settings, via):
     tokens = [make_token(sub=f"auth0|user-{n}") for n in range(20)]
+    settings.AUTH0_JWKS_MAX_WAITING = len(tokens)  # all may wait on the fetch: sharing it is the point
     validator = trust.get_validator()
     start_together = threading.Barrier(len(tokens))
 
