@@ -16,7 +16,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from authn.conf import DPOP_MODES, auth0_settings, setting
+from authn.conf import DPOP_MODES, as_list, auth0_settings, setting
 from authn.defaults import DEFAULTS, SETTINGS, Kind
 from authn.devissuer import DevIssuerKeyError, load_or_create_private_key
 from authn.dpop import KEY_TYPES
@@ -35,22 +35,39 @@ def check_domain(**_: Any) -> list[CheckMessage]:
     value = setting("AUTH0_DOMAIN")
     if callable(value):
         return []
-    if not isinstance(value, (str, list, tuple)):
-        return [_domain_error(f"AUTH0_DOMAIN must be a string, a list or a callable, got {type(value).__name__}.")]
     return [
-        _domain_error(f"AUTH0_DOMAIN must list bare host names: {domain!r} is not one, {problem}.")
-        for domain in auth0_settings.domains
-        if (problem := domain_problem(domain)) is not None
+        Error(
+            problem,
+            hint="Give each tenant domain alone, e.g. AUTH0_DOMAIN=dev-abc.us.auth0.com,login.example.com "
+            "(no https://, no path).",
+            id="authn.E001",
+        )
+        for problem in _host_list_problems("AUTH0_DOMAIN", value, "a string, a list or a callable")
     ]
 
 
-def _domain_error(message: str) -> Error:
-    return Error(
-        message,
-        hint="Give each tenant domain alone, e.g. AUTH0_DOMAIN=dev-abc.us.auth0.com,login.example.com "
-        "(no https://, no path).",
-        id="authn.E001",
-    )
+@register(Tags.security)
+def check_jwks_hosts(**_: Any) -> list[CheckMessage]:
+    return [
+        Error(
+            problem,
+            hint="Give each host alone, as a discovery document's jwks_uri names it, e.g. "
+            "AUTH0_JWKS_HOSTS=www.googleapis.com (no https://, no path; a port only when not 443).",
+            id="authn.E024",
+        )
+        for problem in _host_list_problems("AUTH0_JWKS_HOSTS", setting("AUTH0_JWKS_HOSTS"), "a string or a list")
+    ]
+
+
+def _host_list_problems(name: str, value: Any, expected: str) -> list[str]:
+    """What is wrong with a setting listing bare host names (an optional ``:port`` allowed)."""
+    if not isinstance(value, (str, list, tuple)):
+        return [f"{name} must be {expected}, got {type(value).__name__}."]
+    return [
+        f"{name} must list bare host names: {host!r} is not one, {problem}."
+        for host in as_list(value)
+        if (problem := domain_problem(host)) is not None
+    ]
 
 
 @register(Tags.security)

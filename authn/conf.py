@@ -106,6 +106,10 @@ class Auth0Settings:
         return setting("AUTH0_JWKS_URL") or ""
 
     @property
+    def jwks_hosts(self) -> list[str]:
+        return as_list(setting("AUTH0_JWKS_HOSTS"))
+
+    @property
     def dev_issuer_active(self) -> bool:
         """The embedded development issuer is trusted only when debugging without a tenant."""
         return not self.tenant_configured and bool(settings.DEBUG)

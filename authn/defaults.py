@@ -52,6 +52,13 @@ SETTINGS = (
         Kind.BOOLEAN,
         "find each issuer's key set through `{issuer}.well-known/openid-configuration`",
     ),
+    Setting(
+        "AUTH0_JWKS_HOSTS",
+        "",
+        Kind.OTHER,
+        "host names (an optional `:port` allowed), comma-separated or a list, besides the issuer's own origin "
+        "that a discovered `jwks_uri` may be on, e.g. `www.googleapis.com`",
+    ),
     Setting("AUTH0_ALGORITHMS", ("RS256",), Kind.OTHER, "allowed token signature algorithms (RSA family only)"),
     Setting("AUTH0_LEEWAY_SECONDS", 10, Kind.NON_NEGATIVE, "clock skew allowed on `exp`, `iat`, `nbf`"),
     Setting("AUTH0_SCOPE_CLAIM", "scope", Kind.NAME, "claim holding space-separated scopes"),

@@ -15,7 +15,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPubli
 from authn import jose, metrics
 from authn.defaults import DEFAULTS
 from authn.errors import KeysUnavailable
-from authn.fetch import FetchError, FetchLimits, fetch, is_allowed_url
+from authn.fetch import FetchError, FetchLimits, fetch, is_allowed_url, origin
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class KeyPolicy:
     cooldown: float = DEFAULTS["AUTH0_JWKS_COOLDOWN_SECONDS"]
     stale_for: float = DEFAULTS["AUTH0_JWKS_STALE_SECONDS"]
     max_waiting: int = DEFAULTS["AUTH0_JWKS_MAX_WAITING"]  # requests waiting on a fetch at once, the fetcher's too
+    jwks_hosts: tuple[str, ...] = ()  # hosts besides the issuer's a discovered jwks_uri may be on
     max_keys: int = DEFAULTS["AUTH0_JWKS_MAX_KEYS"]
     min_rsa_bits: int = DEFAULTS["AUTH0_JWKS_MIN_RSA_BITS"]
     max_rsa_bits: int = DEFAULTS["AUTH0_JWKS_MAX_RSA_BITS"]
@@ -160,16 +161,26 @@ def parse_key_set(document: bytes, policy: KeyPolicy) -> tuple[dict[str, Signing
     return usable, ignored
 
 
-def parse_discovery(document: bytes, issuer: str) -> str:
-    """The ``jwks_uri`` of an OpenID Provider's metadata for exactly ``issuer``."""
+def parse_discovery(document: bytes, issuer: str, hosts: Collection[str] = ()) -> str:
+    """The ``jwks_uri`` of an OpenID Provider's metadata for exactly ``issuer``.
+
+    It must be on the issuer's origin, or on one of ``hosts`` (``host`` or ``host:port``): a document
+    cannot send the server to fetch from anywhere else (another port of the issuer's host, a private
+    address, a cloud metadata service).
+    """
     data = _json_object(document)
     if data.get("issuer") != issuer:
         named = data.get("issuer")
         shown = repr(named[:200]) if isinstance(named, str) else f"<{type(named).__name__}>"
         raise KeySetError(f"discovery document is for issuer {shown}, not {issuer!r}")
     jwks_uri = data.get("jwks_uri")
-    if not is_allowed_url(jwks_uri):
+    if not is_allowed_url(jwks_uri) or (found := origin(jwks_uri)) is None:
         raise KeySetError("discovery document's jwks_uri is not an https URL")
+    if found not in {origin(issuer), *(origin(f"{found.scheme}://{host}") for host in hosts)}:
+        raise KeySetError(
+            f"discovery document's jwks_uri is on {found}, not on the issuer's origin {origin(issuer)}; "
+            "list its host in AUTH0_JWKS_HOSTS to fetch keys from there"
+        )
     return jwks_uri
 
 
@@ -289,7 +300,8 @@ class KeySetCache:
         if self._discovered is not None and now < self._discovered[1]:
             return self._discovered[0]
         try:
-            jwks_uri = parse_discovery(_fetch(discovery_url(self.issuer), self.policy.limits), self.issuer)
+            document = _fetch(discovery_url(self.issuer), self.policy.limits)
+            jwks_uri = parse_discovery(document, self.issuer, self.policy.jwks_hosts)
         except KeySetError as err:
             metrics.JWKS_FETCHES.labels("discovery_failure").inc()
             if self._discovered is None:

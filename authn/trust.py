@@ -159,6 +159,7 @@ def key_policy() -> KeyPolicy:
         cooldown=s.jwks_cooldown_seconds,
         stale_for=s.jwks_stale_seconds,
         max_waiting=s.jwks_max_waiting,
+        jwks_hosts=tuple(s.jwks_hosts),
         max_keys=s.jwks_max_keys,
         min_rsa_bits=s.jwks_min_rsa_bits,
         max_rsa_bits=s.jwks_max_rsa_bits,

@@ -164,6 +164,7 @@ AUTH0_AUDIENCE = env.list("AUTH0_AUDIENCE", default=[])
 AUTH0_ISSUER = env.str("AUTH0_ISSUER", default="")
 AUTH0_JWKS_URL = env.str("AUTH0_JWKS_URL", default="")
 AUTH0_OIDC_DISCOVERY = env.bool("AUTH0_OIDC_DISCOVERY", default=False)
+AUTH0_JWKS_HOSTS = env.list("AUTH0_JWKS_HOSTS", default=[])  # where else discovered key sets may be
 AUTH0_DPOP = env.str("AUTH0_DPOP", default="allowed")
 AUTH0_DPOP_NONCE = env.bool("AUTH0_DPOP_NONCE", default=False)
 AUTH0_MTLS_CLIENT_CERT_HEADER = env.str("AUTH0_MTLS_CLIENT_CERT_HEADER", default="")

@@ -564,6 +564,37 @@ def test_discovery_document_for_another_listed_issuer_is_503_with_a_log_line(
     assert f"discovery document is for issuer {second.issuer!r}, not {first.issuer!r}" in failure
 
 
+def test_discovery_jwks_uri_on_another_origin_is_not_fetched_and_the_issuer_is_not_ready(
+    call, client, first, second, token_of, discovering, caplog
+):
+    first.documents[DISCOVERY_PATH] = discovery(jwks_uri=second.url + "/first/keys.json?from=first")  # another port
+    refusal = f"discovery document's jwks_uri is on {second.url}, not on the issuer's origin {first.url}"
+
+    assert_unavailable(call("/api/private", token=token_of(first)))
+    (failure,) = warnings_saying(caplog, "JWKS fetch failed")
+    assert refusal in failure
+    assert (first.paths, second.paths) == ([DISCOVERY_PATH], [])  # nothing fetched where the document pointed
+
+    readiness = client.get("/readyz")
+    assert (readiness.status_code, readiness.json()["issuers"][first.issuer]) == (503, "no usable signing keys")
+    with pytest.raises(CommandError) as raised:
+        run_jwks_command()
+    assert str(raised.value) == (
+        f"Unusable key set from {first.discovery_url}: discovery at {first.discovery_url} failed: {refusal}; "
+        "list its host in AUTH0_JWKS_HOSTS to fetch keys from there"
+    )
+    assert "/first/keys.json" not in second.paths  # the second tenant's own documents only, for its own checks
+
+
+def test_discovery_jwks_uri_on_a_listed_host_is_fetched(settings, call, first, second, token_of, discovering):
+    settings.AUTH0_JWKS_HOSTS = [domain_of(second)]
+    first.documents[DISCOVERY_PATH] = discovery(jwks_uri=second.url + "/first/keys.json")
+    second.documents["/first/keys.json"] = lambda tenant: serve_keys(first)  # the first's keys, served there
+
+    assert call("/api/private", token=token_of(first)).status_code == 200
+    assert (first.paths, second.paths) == ([DISCOVERY_PATH], ["/first/keys.json"])
+
+
 def test_discovery_outage_after_a_good_fetch_keeps_serving(
     call, first, second, token_of, discovering, fake_time, caplog, third_rsa_key, rsa_key
 ):

@@ -66,6 +66,12 @@ def test_several_domains_are_a_list(load_settings):
     assert settings.AUTH0_DOMAIN == ["dev-abc.us.auth0.com", "login.example.com"]
 
 
+def test_jwks_hosts_are_a_list(load_settings):
+    assert load_settings().AUTH0_JWKS_HOSTS == []
+    settings = load_settings(AUTH0_JWKS_HOSTS="www.googleapis.com,keys.example.com:8443")
+    assert settings.AUTH0_JWKS_HOSTS == ["www.googleapis.com", "keys.example.com:8443"]
+
+
 def test_without_secret_key_debug_off_has_none_and_debug_on_makes_one(load_settings):
     assert load_settings().SECRET_KEY == ""  # check authn.E018 refuses to serve
     assert len(load_settings(DJANGO_DEBUG="true").SECRET_KEY) >= 50
