@@ -23,7 +23,7 @@ from authn.dpop import KEY_TYPES
 from authn.fetch import is_allowed_url
 from authn.permissions import HasScope, declared_scopes
 from authn.tokens import RSA_ALGORITHMS
-from authn.trust import domain_problem
+from authn.trust import domain_problem, issuers_by_domain
 from authn.users import lookup_field
 
 HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
@@ -100,20 +100,76 @@ def check_algorithms(**_: Any) -> list[CheckMessage]:
 
 @register(Tags.security)
 def check_urls_use_https(**_: Any) -> list[CheckMessage]:
-    if len(auth0_settings.domains) != 1:
+    domains, issuers = auth0_settings.domains, _issuers_setting()
+    if not domains:
         return []
+    if issuers is None:
+        got = type(setting("AUTH0_ISSUER")).__name__
+        return [
+            Error(
+                f"AUTH0_ISSUER must be a string or a list of https URLs, got {got}.",
+                hint="Give each issuer exactly as its tokens' iss spells it, e.g. https://login.example.com/.",
+                id="authn.E005",
+            )
+        ]
+    named = [("AUTH0_ISSUER", issuer, "authn.E005") for issuer in issuers]
+    if len(domains) == 1:
+        named.append(("AUTH0_JWKS_URL", auth0_settings.jwks_url_override, "authn.E004"))
     return [
         Error(
             f"{name} must be an https URL (plain http only for a loopback host), got {url!r}.",
             hint=f"Leave {name} unset to derive it from AUTH0_DOMAIN, or give an https URL.",
             id=error_id,
         )
-        for name, url, error_id in (
-            ("AUTH0_JWKS_URL", auth0_settings.jwks_url_override, "authn.E004"),
-            ("AUTH0_ISSUER", auth0_settings.issuer_override, "authn.E005"),
-        )
+        for name, url, error_id in named
         if url and not is_allowed_url(url)
     ]
+
+
+def _issuers_setting() -> list[str] | None:
+    """The entries of ``AUTH0_ISSUER``; ``None`` when it is neither a string nor a list."""
+    value = setting("AUTH0_ISSUER")
+    return as_list(value) if isinstance(value, (str, list, tuple)) else None
+
+
+ISSUER_HINT = (
+    "Give each domain's issuer exactly as its tokens' iss (and its discovery document) spell it, e.g. "
+    "AUTH0_ISSUER=https://login.example.com for AUTH0_DOMAIN=...,login.example.com; a domain without one "
+    "is the issuer https://{domain}/."
+)
+
+
+@register(Tags.security)
+def check_issuer_names_a_domain(**_: Any) -> list[CheckMessage]:
+    return [
+        Error(
+            f"AUTH0_ISSUER lists {issuer!r}, whose host and port are those of no AUTH0_DOMAIN entry.",
+            hint=ISSUER_HINT,
+            id="authn.E025",
+        )
+        for issuer in _issuers_by_domain().get(None, [])
+    ]
+
+
+@register(Tags.security)
+def check_one_issuer_per_domain(**_: Any) -> list[CheckMessage]:
+    return [
+        Error(
+            f"AUTH0_ISSUER lists two issuers for the domain {domain!r}: {given[0]!r} and {given[1]!r}.",
+            hint=ISSUER_HINT,
+            id="authn.E026",
+        )
+        for domain, given in _issuers_by_domain().items()
+        if domain is not None and len(given) > 1
+    ]
+
+
+def _issuers_by_domain() -> dict[str | None, list[str]]:
+    """The https ``AUTH0_ISSUER`` entries by the domain they name (``None``: none); E005 reports the others."""
+    issuers, domains = _issuers_setting(), list(dict.fromkeys(auth0_settings.domains))
+    if not issuers or not domains:
+        return {}
+    return issuers_by_domain(domains, [issuer for issuer in issuers if is_allowed_url(issuer)])
 
 
 @register(Tags.security)
@@ -205,18 +261,26 @@ def _routed_view_classes(patterns: list[Any]) -> Iterator[type]:
 
 @register(Tags.security)
 def check_overrides_with_several_domains(**_: Any) -> list[CheckMessage]:
-    overrides = [name for name in ("AUTH0_ISSUER", "AUTH0_JWKS_URL") if setting(name)]
-    several = len(auth0_settings.domains) > 1 or auth0_settings.domain_resolver is not None
-    if overrides and several:
-        return [
+    resolver = auth0_settings.domain_resolver is not None
+    errors: list[CheckMessage] = []
+    if setting("AUTH0_JWKS_URL") and (resolver or len(auth0_settings.domains) > 1):
+        errors.append(
             Error(
-                f"{' and '.join(overrides)} can only be set with a single AUTH0_DOMAIN.",
-                hint="With several domains each issuer is https://{domain}/ and its keys are at "
-                "https://{domain}/.well-known/jwks.json; remove the override.",
+                "AUTH0_JWKS_URL can only be set with a single AUTH0_DOMAIN.",
+                hint="With several domains each issuer's keys are at {issuer}.well-known/jwks.json, or wherever "
+                "its discovery document says (AUTH0_OIDC_DISCOVERY); remove it.",
                 id="authn.E012",
             )
-        ]
-    return []
+        )
+    if setting("AUTH0_ISSUER") and resolver:
+        errors.append(
+            Error(
+                "AUTH0_ISSUER cannot be set with a resolver: each domain it returns is the issuer https://{domain}/.",
+                hint="Remove AUTH0_ISSUER, or list the domains in AUTH0_DOMAIN, each with its issuer in AUTH0_ISSUER.",
+                id="authn.E012",
+            )
+        )
+    return errors
 
 
 @register(Tags.security)

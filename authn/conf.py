@@ -98,8 +98,9 @@ class Auth0Settings:
         return as_list(setting("AUTH0_AUDIENCE"))
 
     @property
-    def issuer_override(self) -> str:
-        return setting("AUTH0_ISSUER") or ""
+    def issuers(self) -> list[str]:
+        """The exact issuer identifiers ``AUTH0_ISSUER`` gives, for the domains whose hosts they name."""
+        return as_list(setting("AUTH0_ISSUER"))
 
     @property
     def jwks_url_override(self) -> str:

@@ -39,7 +39,14 @@ SETTINGS = (
         "or a callable `(request) -> domains`; unset: the development issuer when debugging, otherwise nothing",
     ),
     Setting("AUTH0_AUDIENCE", "", Kind.OTHER, "the API identifier; comma-separated or a list for several"),
-    Setting("AUTH0_ISSUER", "", Kind.OTHER, "expected `iss`, exactly (one domain only); default `https://{domain}/`"),
+    Setting(
+        "AUTH0_ISSUER",
+        "",
+        Kind.OTHER,
+        "expected `iss`, exactly, e.g. `https://login.example.com` (no trailing slash); with several domains, "
+        "comma-separated or a list, each for the domain whose host (and port) it names; "
+        "a domain without one: `https://{domain}/`",
+    ),
     Setting(
         "AUTH0_JWKS_URL",
         "",

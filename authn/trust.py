@@ -1,8 +1,9 @@
 """Which issuers this process trusts, each with its own key source, and the one validator built from the settings.
 
 - ``AUTH0_DOMAIN`` names one or more tenant domains: each domain ``d`` is the
-  issuer ``https://d/`` with its key set at ``https://d/.well-known/jwks.json``
-  (or wherever its discovery document says, with ``AUTH0_OIDC_DISCOVERY``).
+  issuer ``https://d/`` (or the ``AUTH0_ISSUER`` entry naming its host) with
+  its key set at ``{issuer}.well-known/jwks.json`` (or wherever its discovery
+  document says, with ``AUTH0_OIDC_DISCOVERY``).
 - ``AUTH0_DOMAIN`` may instead be a callable returning the domains trusted for
   a request; their key caches are made on first use.
 - With no domain and debug on, the embedded development issuer; otherwise
@@ -31,7 +32,7 @@ from authn.conf import DEV_ISSUER, auth0_settings
 from authn.devissuer import DevIssuer
 from authn.dpop import ProofValidator
 from authn.errors import KeysUnavailable
-from authn.fetch import FetchLimits
+from authn.fetch import FetchLimits, origin
 from authn.jwks import KeyPolicy, KeySetCache
 from authn.tokens import KeySource, TokenValidator
 
@@ -133,13 +134,26 @@ def configured_issuers() -> list[IssuerConfig]:
     """The issuers ``AUTH0_DOMAIN`` names statically, in order, without repeats."""
     s = auth0_settings
     domains = list(dict.fromkeys(s.domains))
-    single = len(domains) == 1
+    given = issuers_by_domain(domains, s.issuers)
+    jwks_url = s.jwks_url_override if len(domains) == 1 else ""
     configs = []
     for domain in domains:
-        issuer = (s.issuer_override if single else "") or issuer_of(domain)
-        jwks_url = (s.jwks_url_override if single else "") or default_jwks_url(issuer)
-        configs.append(IssuerConfig(issuer, jwks_url))
+        issuer = given[domain][0] if domain in given else issuer_of(domain)
+        configs.append(IssuerConfig(issuer, jwks_url or default_jwks_url(issuer)))
     return configs
+
+
+def issuers_by_domain(domains: list[str], issuers: list[str]) -> dict[str | None, list[str]]:
+    """``AUTH0_ISSUER``'s entries by domain: a single domain's single entry, whatever its host; otherwise
+    each under the domain whose host and port it names, under ``None`` if it names none."""
+    if len(domains) == 1 and len(issuers) == 1:
+        return {domains[0]: issuers}
+    found: dict[str | None, list[str]] = {}
+    for issuer in issuers:
+        named = origin(issuer)
+        domain = next((d for d in domains if named and origin(f"{named.scheme}://{d}") == named), None)
+        found.setdefault(domain, []).append(issuer)
+    return found
 
 
 def default_jwks_url(issuer: str) -> str | None:

@@ -302,6 +302,24 @@ def test_several_domains_key_change_at_one_tenant_invalidates_only_its_cached_to
 
 
 @pytest.mark.parametrize("as_text", [pytest.param(False, id="list"), pytest.param(True, id="comma-separated")])
+def test_several_domains_issuer_without_trailing_slash_is_trusted_beside_the_default_one(
+    settings, call, first, second, token_of, as_text
+):
+    settings.AUTH0_ISSUER = first.url if as_text else [first.url]  # names the first domain's host
+
+    assert call("/api/private", token=token_of(first, iss=first.url)).status_code == 200
+    assert call("/api/private", token=token_of(second)).status_code == 200
+    assert_refused(call("/api/private", token=token_of(first)), INVALID_CLAIMS)  # with the slash: not its issuer
+    assert_refused(call("/api/private", token=token_of(first, iss=second.issuer)), INVALID_HEADER)
+    assert_refused(call("/api/private", token=token_of(second, iss=first.url)), INVALID_HEADER)
+    assert (first.fetches, second.fetches) == (1, 1)
+    assert trust.describe() == (
+        f"Trusting Auth0 2 issuers {first.url} (keys from {first.jwks_url}); "
+        f"{second.issuer} (keys from {second.jwks_url}) for audience {AUDIENCE}"
+    )
+
+
+@pytest.mark.parametrize("as_text", [pytest.param(False, id="list"), pytest.param(True, id="comma-separated")])
 def test_several_domains_start_up_line_lists_every_issuer(settings, first, second, as_text):
     if as_text:
         settings.AUTH0_DOMAIN = f"{domain_of(first)}, {domain_of(second)}"
@@ -549,6 +567,19 @@ def test_discovery_several_domains_each_documents_jwks_uri_is_used(
     assert second.paths == [DISCOVERY_PATH, KEYS_PATH]
 
 
+def test_discovery_several_domains_issuers_without_trailing_slash_find_their_keys(
+    settings, call, first, second, token_of, discovering
+):
+    settings.AUTH0_ISSUER = f"{second.url}, {first.url}"  # in any order: each names its domain's host
+    for tenant in (first, second):
+        tenant.documents[DISCOVERY_PATH] = discovery(issuer=tenant.url, jwks_uri=tenant.url + KEYS_PATH)
+
+    for tenant, other in ((first, second), (second, first)):
+        assert call("/api/private", token=token_of(tenant, iss=tenant.url)).status_code == 200
+        assert_refused(call("/api/private", token=token_of(tenant, iss=other.url)), INVALID_HEADER)
+    assert first.paths == second.paths == [DISCOVERY_PATH, KEYS_PATH]
+
+
 def test_discovery_document_for_another_listed_issuer_is_503_with_a_log_line(
     call, first, second, token_of, discovering, caplog
 ):
@@ -693,17 +724,21 @@ def test_checks_several_domains_pass(domains_settings):
 
 
 @pytest.mark.parametrize(
-    ("overrides", "named"),
+    "issuers",
     [
-        pytest.param({"AUTH0_ISSUER": "https://login.example.com/"}, "AUTH0_ISSUER", id="issuer"),
-        pytest.param({"AUTH0_JWKS_URL": "https://login.example.com/keys.json"}, "AUTH0_JWKS_URL", id="jwks-url"),
-        pytest.param(
-            {"AUTH0_ISSUER": "https://login.example.com/", "AUTH0_JWKS_URL": "https://login.example.com/keys.json"},
-            "AUTH0_ISSUER and AUTH0_JWKS_URL",
-            id="both",
-        ),
+        pytest.param("https://login.example.com", id="one-without-trailing-slash"),
+        pytest.param("https://dev-abc.us.auth0.com/, https://login.example.com", id="comma-separated"),
+        pytest.param(["https://login.example.com", "https://dev-abc.us.auth0.com"], id="list"),
+        pytest.param("https://LOGIN.example.com:443", id="host-in-other-case-default-port-written"),
+        pytest.param("https://login.example.com/tenant", id="with-a-path"),
     ],
 )
+def test_checks_several_domains_with_an_issuer_for_some_pass(domains_settings, issuers):
+    domains_settings.AUTH0_ISSUER = issuers
+
+    assert authn_errors() == {}
+
+
 @pytest.mark.parametrize(
     "domain",
     [
@@ -712,12 +747,82 @@ def test_checks_several_domains_pass(domains_settings):
         pytest.param(lambda request: ["login.example.com"], id="resolver"),
     ],
 )
-def test_checks_several_domains_with_an_override_is_e012(domains_settings, overrides, named, domain):
+def test_checks_several_domains_with_a_jwks_url_is_e012(domains_settings, domain):
     domains_settings.AUTH0_DOMAIN = domain
-    for name, value in overrides.items():
-        setattr(domains_settings, name, value)
+    domains_settings.AUTH0_JWKS_URL = "https://login.example.com/keys.json"
 
-    assert authn_errors() == {"authn.E012": [f"{named} can only be set with a single AUTH0_DOMAIN."]}
+    assert authn_errors() == {"authn.E012": ["AUTH0_JWKS_URL can only be set with a single AUTH0_DOMAIN."]}
+
+
+def test_checks_resolver_with_an_issuer_is_e012(domains_settings):
+    domains_settings.AUTH0_DOMAIN = lambda request: ["login.example.com"]
+    domains_settings.AUTH0_ISSUER = "https://login.example.com"
+
+    assert authn_errors() == {
+        "authn.E012": [
+            "AUTH0_ISSUER cannot be set with a resolver: each domain it returns is the issuer https://{domain}/."
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        pytest.param("https://other.example.com", id="another-host"),
+        pytest.param("https://login.example.com:8443", id="another-port"),
+        pytest.param("https://example.com", id="a-parent-domain"),
+        pytest.param("https://auth.login.example.com", id="a-subdomain"),
+    ],
+)
+@pytest.mark.parametrize(
+    "domain",
+    [
+        pytest.param("dev-abc.us.auth0.com,login.example.com", id="several-domains"),
+        pytest.param("login.example.com", id="one-domain-of-two-issuers"),
+    ],
+)
+def test_checks_issuer_naming_no_domain_is_e025(domains_settings, issuer, domain):
+    domains_settings.AUTH0_DOMAIN = domain
+    domains_settings.AUTH0_ISSUER = ["https://login.example.com/", issuer]
+
+    assert authn_errors() == {
+        "authn.E025": [f"AUTH0_ISSUER lists {issuer!r}, whose host and port are those of no AUTH0_DOMAIN entry."]
+    }
+
+
+def test_checks_two_issuers_for_one_domain_is_e026(domains_settings):
+    domains_settings.AUTH0_ISSUER = (
+        "https://login.example.com, https://dev-abc.us.auth0.com/, https://login.example.com/"
+    )
+
+    assert authn_errors() == {
+        "authn.E026": [
+            "AUTH0_ISSUER lists two issuers for the domain 'login.example.com': "
+            "'https://login.example.com' and 'https://login.example.com/'."
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("issuers", "message"),
+    [
+        pytest.param(
+            "https://login.example.com, http://dev-abc.us.auth0.com",
+            "AUTH0_ISSUER must be an https URL (plain http only for a loopback host), got 'http://dev-abc.us.auth0.com'.",
+            id="plain-http",
+        ),
+        pytest.param(
+            ["https://login.example.com", "dev-abc.us.auth0.com"],
+            "AUTH0_ISSUER must be an https URL (plain http only for a loopback host), got 'dev-abc.us.auth0.com'.",
+            id="a-domain-not-an-issuer",
+        ),
+        pytest.param(42, "AUTH0_ISSUER must be a string or a list of https URLs, got int.", id="a-number"),
+    ],
+)
+def test_checks_several_domains_with_an_issuer_not_https_is_e005(domains_settings, issuers, message):
+    domains_settings.AUTH0_ISSUER = issuers
+
+    assert authn_errors()["authn.E005"] == [message]
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,13 @@ def test_several_domains_are_a_list(load_settings):
     assert settings.AUTH0_DOMAIN == ["dev-abc.us.auth0.com", "login.example.com"]
 
 
+def test_issuers_are_a_list(load_settings):
+    assert load_settings().AUTH0_ISSUER == []
+    assert load_settings(AUTH0_ISSUER="https://login.example.com/").AUTH0_ISSUER == ["https://login.example.com/"]
+    settings = load_settings(AUTH0_ISSUER="https://login.example.com,https://dev-abc.us.auth0.com/")
+    assert settings.AUTH0_ISSUER == ["https://login.example.com", "https://dev-abc.us.auth0.com/"]
+
+
 def test_jwks_hosts_are_a_list(load_settings):
     assert load_settings().AUTH0_JWKS_HOSTS == []
     settings = load_settings(AUTH0_JWKS_HOSTS="www.googleapis.com,keys.example.com:8443")
