@@ -17,14 +17,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from authn.conf import DPOP_MODES, as_list, auth0_settings, setting
-from authn.defaults import SETTINGS, Kind
+from authn.defaults import DEFAULTS, SETTINGS, Kind
 from authn.devissuer import DevIssuerKeyError, load_or_create_private_key
 from authn.dpop import KEY_TYPES
 from authn.fetch import is_allowed_url
 from authn.mtls import ANY_PEER, DECODERS, ip_network
 from authn.permissions import HasScope, declared_scopes
 from authn.tokens import RSA_ALGORITHMS
-from authn.trust import domain_problem
+from authn.trust import domain_problem, issuers_by_domain
 from authn.users import lookup_field
 
 HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
@@ -36,22 +36,39 @@ def check_domain(**_: Any) -> list[CheckMessage]:
     value = setting("AUTH0_DOMAIN")
     if callable(value):
         return []
-    if not isinstance(value, (str, list, tuple)):
-        return [_domain_error(f"AUTH0_DOMAIN must be a string, a list or a callable, got {type(value).__name__}.")]
     return [
-        _domain_error(f"AUTH0_DOMAIN must list bare host names: {domain!r} is not one, {problem}.")
-        for domain in auth0_settings.domains
-        if (problem := domain_problem(domain)) is not None
+        Error(
+            problem,
+            hint="Give each tenant domain alone, e.g. AUTH0_DOMAIN=dev-abc.us.auth0.com,login.example.com "
+            "(no https://, no path).",
+            id="authn.E001",
+        )
+        for problem in _host_list_problems("AUTH0_DOMAIN", value, "a string, a list or a callable")
     ]
 
 
-def _domain_error(message: str) -> Error:
-    return Error(
-        message,
-        hint="Give each tenant domain alone, e.g. AUTH0_DOMAIN=dev-abc.us.auth0.com,login.example.com "
-        "(no https://, no path).",
-        id="authn.E001",
-    )
+@register(Tags.security)
+def check_jwks_hosts(**_: Any) -> list[CheckMessage]:
+    return [
+        Error(
+            problem,
+            hint="Give each host alone, as a discovery document's jwks_uri names it, e.g. "
+            "AUTH0_JWKS_HOSTS=www.googleapis.com (no https://, no path; a port only when not 443).",
+            id="authn.E024",
+        )
+        for problem in _host_list_problems("AUTH0_JWKS_HOSTS", setting("AUTH0_JWKS_HOSTS"), "a string or a list")
+    ]
+
+
+def _host_list_problems(name: str, value: Any, expected: str) -> list[str]:
+    """What is wrong with a setting listing bare host names (an optional ``:port`` allowed)."""
+    if not isinstance(value, (str, list, tuple)):
+        return [f"{name} must be {expected}, got {type(value).__name__}."]
+    return [
+        f"{name} must list bare host names: {host!r} is not one, {problem}."
+        for host in as_list(value)
+        if (problem := domain_problem(host)) is not None
+    ]
 
 
 @register(Tags.security)
@@ -84,20 +101,76 @@ def check_algorithms(**_: Any) -> list[CheckMessage]:
 
 @register(Tags.security)
 def check_urls_use_https(**_: Any) -> list[CheckMessage]:
-    if len(auth0_settings.domains) != 1:
+    domains, issuers = auth0_settings.domains, _issuers_setting()
+    if not domains:
         return []
+    if issuers is None:
+        got = type(setting("AUTH0_ISSUER")).__name__
+        return [
+            Error(
+                f"AUTH0_ISSUER must be a string or a list of https URLs, got {got}.",
+                hint="Give each issuer exactly as its tokens' iss spells it, e.g. https://login.example.com/.",
+                id="authn.E005",
+            )
+        ]
+    named = [("AUTH0_ISSUER", issuer, "authn.E005") for issuer in issuers]
+    if len(domains) == 1:
+        named.append(("AUTH0_JWKS_URL", auth0_settings.jwks_url_override, "authn.E004"))
     return [
         Error(
             f"{name} must be an https URL (plain http only for a loopback host), got {url!r}.",
             hint=f"Leave {name} unset to derive it from AUTH0_DOMAIN, or give an https URL.",
             id=error_id,
         )
-        for name, url, error_id in (
-            ("AUTH0_JWKS_URL", auth0_settings.jwks_url_override, "authn.E004"),
-            ("AUTH0_ISSUER", auth0_settings.issuer_override, "authn.E005"),
-        )
+        for name, url, error_id in named
         if url and not is_allowed_url(url)
     ]
+
+
+def _issuers_setting() -> list[str] | None:
+    """The entries of ``AUTH0_ISSUER``; ``None`` when it is neither a string nor a list."""
+    value = setting("AUTH0_ISSUER")
+    return as_list(value) if isinstance(value, (str, list, tuple)) else None
+
+
+ISSUER_HINT = (
+    "Give each domain's issuer exactly as its tokens' iss (and its discovery document) spell it, e.g. "
+    "AUTH0_ISSUER=https://login.example.com for AUTH0_DOMAIN=...,login.example.com; a domain without one "
+    "is the issuer https://{domain}/."
+)
+
+
+@register(Tags.security)
+def check_issuer_names_a_domain(**_: Any) -> list[CheckMessage]:
+    return [
+        Error(
+            f"AUTH0_ISSUER lists {issuer!r}, whose host and port are those of no AUTH0_DOMAIN entry.",
+            hint=ISSUER_HINT,
+            id="authn.E025",
+        )
+        for issuer in _issuers_by_domain().get(None, [])
+    ]
+
+
+@register(Tags.security)
+def check_one_issuer_per_domain(**_: Any) -> list[CheckMessage]:
+    return [
+        Error(
+            f"AUTH0_ISSUER lists two issuers for the domain {domain!r}: {given[0]!r} and {given[1]!r}.",
+            hint=ISSUER_HINT,
+            id="authn.E026",
+        )
+        for domain, given in _issuers_by_domain().items()
+        if domain is not None and len(given) > 1
+    ]
+
+
+def _issuers_by_domain() -> dict[str | None, list[str]]:
+    """The https ``AUTH0_ISSUER`` entries by the domain they name (``None``: none); E005 reports the others."""
+    issuers, domains = _issuers_setting(), list(dict.fromkeys(auth0_settings.domains))
+    if not issuers or not domains:
+        return {}
+    return issuers_by_domain(domains, [issuer for issuer in issuers if is_allowed_url(issuer)])
 
 
 @register(Tags.security)
@@ -189,18 +262,26 @@ def _routed_view_classes(patterns: list[Any]) -> Iterator[type]:
 
 @register(Tags.security)
 def check_overrides_with_several_domains(**_: Any) -> list[CheckMessage]:
-    overrides = [name for name in ("AUTH0_ISSUER", "AUTH0_JWKS_URL") if setting(name)]
-    several = len(auth0_settings.domains) > 1 or auth0_settings.domain_resolver is not None
-    if overrides and several:
-        return [
+    resolver = auth0_settings.domain_resolver is not None
+    errors: list[CheckMessage] = []
+    if setting("AUTH0_JWKS_URL") and (resolver or len(auth0_settings.domains) > 1):
+        errors.append(
             Error(
-                f"{' and '.join(overrides)} can only be set with a single AUTH0_DOMAIN.",
-                hint="With several domains each issuer is https://{domain}/ and its keys are at "
-                "https://{domain}/.well-known/jwks.json; remove the override.",
+                "AUTH0_JWKS_URL can only be set with a single AUTH0_DOMAIN.",
+                hint="With several domains each issuer's keys are at {issuer}.well-known/jwks.json, or wherever "
+                "its discovery document says (AUTH0_OIDC_DISCOVERY); remove it.",
                 id="authn.E012",
             )
-        ]
-    return []
+        )
+    if setting("AUTH0_ISSUER") and resolver:
+        errors.append(
+            Error(
+                "AUTH0_ISSUER cannot be set with a resolver: each domain it returns is the issuer https://{domain}/.",
+                hint="Remove AUTH0_ISSUER, or list the domains in AUTH0_DOMAIN, each with its issuer in AUTH0_ISSUER.",
+                id="authn.E012",
+            )
+        )
+    return errors
 
 
 @register(Tags.security)
@@ -385,5 +466,20 @@ def check_client_certificate_has_a_proxy(**_: Any) -> list[CheckMessage]:
             "from no peer, so every certificate-bound token is refused.",
             hint="List the addresses of the TLS proxies that set the header, or unset AUTH0_MTLS_CLIENT_CERT_HEADER.",
             id="authn.E033",
+        )
+    ]
+
+
+@register()
+def check_jwks_max_waiting(**_: Any) -> list[CheckMessage]:
+    value = setting("AUTH0_JWKS_MAX_WAITING")
+    if type(value) is int and value > 0:
+        return []
+    return [
+        Error(
+            f"AUTH0_JWKS_MAX_WAITING must be a positive integer, got {value!r}.",
+            hint="It counts the requests that may wait on one issuer's key fetch at once, in each process; "
+            f"remove the setting to use its default, {DEFAULTS['AUTH0_JWKS_MAX_WAITING']}.",
+            id="authn.E023",
         )
     ]

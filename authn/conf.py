@@ -59,6 +59,7 @@ class Auth0Settings:
     jwks_cache_seconds = Setting[float]("AUTH0_JWKS_CACHE_SECONDS")
     jwks_cooldown_seconds = Setting[float]("AUTH0_JWKS_COOLDOWN_SECONDS")
     jwks_stale_seconds = Setting[float]("AUTH0_JWKS_STALE_SECONDS")
+    jwks_max_waiting = Setting[int]("AUTH0_JWKS_MAX_WAITING")
     jwks_connect_timeout = Setting[float]("AUTH0_JWKS_CONNECT_TIMEOUT")
     jwks_read_timeout = Setting[float]("AUTH0_JWKS_READ_TIMEOUT")
     jwks_max_bytes = Setting[int]("AUTH0_JWKS_MAX_BYTES")
@@ -99,12 +100,17 @@ class Auth0Settings:
         return as_list(setting("AUTH0_AUDIENCE"))
 
     @property
-    def issuer_override(self) -> str:
-        return setting("AUTH0_ISSUER") or ""
+    def issuers(self) -> list[str]:
+        """The exact issuer identifiers ``AUTH0_ISSUER`` gives, for the domains whose hosts they name."""
+        return as_list(setting("AUTH0_ISSUER"))
 
     @property
     def jwks_url_override(self) -> str:
         return setting("AUTH0_JWKS_URL") or ""
+
+    @property
+    def jwks_hosts(self) -> list[str]:
+        return as_list(setting("AUTH0_JWKS_HOSTS"))
 
     @property
     def dev_issuer_active(self) -> bool:

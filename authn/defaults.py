@@ -39,7 +39,14 @@ SETTINGS = (
         "or a callable `(request) -> domains`; unset: the development issuer when debugging, otherwise nothing",
     ),
     Setting("AUTH0_AUDIENCE", "", Kind.OTHER, "the API identifier; comma-separated or a list for several"),
-    Setting("AUTH0_ISSUER", "", Kind.OTHER, "expected `iss`, exactly (one domain only); default `https://{domain}/`"),
+    Setting(
+        "AUTH0_ISSUER",
+        "",
+        Kind.OTHER,
+        "expected `iss`, exactly, e.g. `https://login.example.com` (no trailing slash); with several domains, "
+        "comma-separated or a list, each for the domain whose host (and port) it names; "
+        "a domain without one: `https://{domain}/`",
+    ),
     Setting(
         "AUTH0_JWKS_URL",
         "",
@@ -51,6 +58,13 @@ SETTINGS = (
         False,
         Kind.BOOLEAN,
         "find each issuer's key set through `{issuer}.well-known/openid-configuration`",
+    ),
+    Setting(
+        "AUTH0_JWKS_HOSTS",
+        "",
+        Kind.OTHER,
+        "host names (an optional `:port` allowed), comma-separated or a list, besides the issuer's own origin "
+        "that a discovered `jwks_uri` may be on, e.g. `www.googleapis.com`",
     ),
     Setting("AUTH0_ALGORITHMS", ("RS256",), Kind.OTHER, "allowed token signature algorithms (RSA family only)"),
     Setting("AUTH0_LEEWAY_SECONDS", 10, Kind.NON_NEGATIVE, "clock skew allowed on `exp`, `iat`, `nbf`"),
@@ -79,6 +93,13 @@ SETTINGS = (
         3600,
         Kind.NON_NEGATIVE,
         "how long past its freshness a key set keeps serving while refreshes fail",
+    ),
+    Setting(
+        "AUTH0_JWKS_MAX_WAITING",
+        2,
+        Kind.OTHER,
+        "requests per process that may wait on one issuer's key fetch at once, the fetching one included "
+        "(a positive integer); the next get 503 at once",
     ),
     Setting("AUTH0_JWKS_CONNECT_TIMEOUT", 2.0, Kind.POSITIVE, "seconds to connect; a fetch ends after connect + read"),
     Setting("AUTH0_JWKS_READ_TIMEOUT", 3.0, Kind.POSITIVE, "seconds to read; a fetch ends after connect + read"),

@@ -20,7 +20,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import urlsplit
 
 import requests
@@ -30,6 +30,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 USER_AGENT = "drf-auth0-authn/1.0 (python-requests)"
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class FetchError(Exception):
@@ -69,6 +70,28 @@ def is_allowed_url(url: object) -> TypeGuard[str]:
     except ValueError:
         return False
     return bool(host) and (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(host)))
+
+
+class Origin(NamedTuple):
+    scheme: str
+    host: str  # lowercase
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+def origin(url: str) -> Origin | None:
+    """The scheme, host and port of an absolute URL (its scheme's default port when none is written)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return Origin(parts.scheme, parts.hostname, port if port is not None else DEFAULT_PORTS.get(parts.scheme, 0))
 
 
 def fetch(url: str, limits: FetchLimits) -> bytes:

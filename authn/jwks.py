@@ -15,7 +15,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPubli
 from authn import jose, metrics
 from authn.defaults import DEFAULTS
 from authn.errors import KeysUnavailable
-from authn.fetch import FetchError, FetchLimits, fetch, is_allowed_url
+from authn.fetch import FetchError, FetchLimits, fetch, is_allowed_url, origin
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ class KeyPolicy:
     ttl: float = DEFAULTS["AUTH0_JWKS_CACHE_SECONDS"]
     cooldown: float = DEFAULTS["AUTH0_JWKS_COOLDOWN_SECONDS"]
     stale_for: float = DEFAULTS["AUTH0_JWKS_STALE_SECONDS"]
+    max_waiting: int = DEFAULTS["AUTH0_JWKS_MAX_WAITING"]  # requests waiting on a fetch at once, the fetcher's too
+    jwks_hosts: tuple[str, ...] = ()  # hosts besides the issuer's a discovered jwks_uri may be on
     max_keys: int = DEFAULTS["AUTH0_JWKS_MAX_KEYS"]
     min_rsa_bits: int = DEFAULTS["AUTH0_JWKS_MIN_RSA_BITS"]
     max_rsa_bits: int = DEFAULTS["AUTH0_JWKS_MAX_RSA_BITS"]
@@ -159,16 +161,26 @@ def parse_key_set(document: bytes, policy: KeyPolicy) -> tuple[dict[str, Signing
     return usable, ignored
 
 
-def parse_discovery(document: bytes, issuer: str) -> str:
-    """The ``jwks_uri`` of an OpenID Provider's metadata for exactly ``issuer``."""
+def parse_discovery(document: bytes, issuer: str, hosts: Collection[str] = ()) -> str:
+    """The ``jwks_uri`` of an OpenID Provider's metadata for exactly ``issuer``.
+
+    It must be on the issuer's origin, or on one of ``hosts`` (``host`` or ``host:port``): a document
+    cannot send the server to fetch from anywhere else (another port of the issuer's host, a private
+    address, a cloud metadata service).
+    """
     data = _json_object(document)
     if data.get("issuer") != issuer:
         named = data.get("issuer")
         shown = repr(named[:200]) if isinstance(named, str) else f"<{type(named).__name__}>"
         raise KeySetError(f"discovery document is for issuer {shown}, not {issuer!r}")
     jwks_uri = data.get("jwks_uri")
-    if not is_allowed_url(jwks_uri):
+    if not is_allowed_url(jwks_uri) or (found := origin(jwks_uri)) is None:
         raise KeySetError("discovery document's jwks_uri is not an https URL")
+    if found not in {origin(issuer), *(origin(f"{found.scheme}://{host}") for host in hosts)}:
+        raise KeySetError(
+            f"discovery document's jwks_uri is on {found}, not on the issuer's origin {origin(issuer)}; "
+            "list its host in AUTH0_JWKS_HOSTS to fetch keys from there"
+        )
     return jwks_uri
 
 
@@ -218,6 +230,7 @@ class KeySetCache:
         self._snapshot: KeySet | None = None
         self._discovered: tuple[str, float] | None = None  # (jwks_uri, fresh until)
         self._fetch_lock = threading.Lock()
+        self._waiting = threading.BoundedSemaphore(policy.max_waiting)
         self._next_fetch_at = -math.inf
         self._last_fetch_failed = False
 
@@ -256,7 +269,12 @@ class KeySetCache:
 
     def ready(self) -> bool:
         """Whether a usable key set is at hand, fetching one if there is none (within the cooldown)."""
-        return self._usable(self._snapshot) is not None or self._refresh_now(self._snapshot) is not None
+        if self._usable(self._snapshot) is not None:
+            return True
+        try:
+            return self._refresh_now(self._snapshot) is not None
+        except KeysUnavailable:  # as many requests as allowed wait on a fetch already
+            return False
 
     def fetch_once(self) -> tuple[dict[str, SigningKey], list[str]]:
         """Fetch and parse the key set now, bypassing the key cache: usable keys and why others were ignored.
@@ -264,6 +282,12 @@ class KeySetCache:
         Raises ``KeySetError`` with the reason.
         """
         return parse_key_set(_fetch(self._locate(), self.policy.limits), self.policy)
+
+    def forgettable_in(self) -> float:
+        """Seconds until forgetting this cache could bring no fetch forward: 0 once the cooldown of its
+        last fetch has passed with no fetch in flight."""
+        remaining = max(0.0, self._next_fetch_at - self._clock())
+        return max(remaining, 1.0) if self._fetch_lock.locked() else remaining
 
     def retry_after(self) -> int:
         """Whole seconds until the next fetch may start (at least 1)."""
@@ -276,7 +300,8 @@ class KeySetCache:
         if self._discovered is not None and now < self._discovered[1]:
             return self._discovered[0]
         try:
-            jwks_uri = parse_discovery(_fetch(discovery_url(self.issuer), self.policy.limits), self.issuer)
+            document = _fetch(discovery_url(self.issuer), self.policy.limits)
+            jwks_uri = parse_discovery(document, self.issuer, self.policy.jwks_hosts)
         except KeySetError as err:
             metrics.JWKS_FETCHES.labels("discovery_failure").inc()
             if self._discovered is None:
@@ -318,11 +343,25 @@ class KeySetCache:
             self._fetch_lock.release()
 
     def _refresh_now(self, seen: KeySet | None) -> KeySet | None:
+        """The key set after a fetch now, or after the fetch in flight; none to wait for within the cooldown.
+
+        Raises ``KeysUnavailable`` at once when ``policy.max_waiting`` requests wait already: each holds
+        a server thread, and one issuer's outage must not take them all.
+        """
+        if self._fetch_lock.locked() or self._clock() >= self._next_fetch_at:
+            if not self._waiting.acquire(blocking=False):
+                raise KeysUnavailable(self.retry_after())
+            try:
+                self._wait_for_fetch(seen)
+            finally:
+                self._waiting.release()
+        return self._usable(self._snapshot)
+
+    def _wait_for_fetch(self, seen: KeySet | None) -> None:
         # Wait for the fetch in flight (or run it); a fetch ends by its deadline, discovery adding one more.
         documents = 1 if self._jwks_url is not None else 2
         if self._fetch_lock.acquire(timeout=self.policy.limits.deadline * documents + 1):
             self._fetch_and_release(seen)
-        return self._usable(self._snapshot)
 
     def _fetch_unless_done(self, seen: KeySet | None) -> None:
         """Fetch, unless another thread replaced ``seen`` meanwhile or the cooldown forbids it."""

@@ -120,11 +120,10 @@ class TokenValidator:
         return access_token
 
     def _still_valid(self, cached: AccessToken, allowed: Collection[str]) -> bool:
-        return (
-            cached.issuer in allowed
-            and cached.expires_at > self._clock() - self._leeway
-            and self.key_sources[cached.issuer].peek(cached.kid) is cached.signing_key
-        )
+        if cached.issuer not in allowed or cached.expires_at <= self._clock() - self._leeway:
+            return False
+        key_source = self.key_sources.get(cached.issuer)  # looked at, not made: a resolver's may be gone
+        return key_source is not None and key_source.peek(cached.kid) is cached.signing_key
 
     def _validate_uncached(self, token: str, allowed: Collection[str], *, per_request: bool) -> AccessToken:
         jws = jose.split_compact_jws(token) if len(token) <= self._max_length else None

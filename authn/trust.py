@@ -1,8 +1,9 @@
 """Which issuers this process trusts, each with its own key source, and the one validator built from the settings.
 
 - ``AUTH0_DOMAIN`` names one or more tenant domains: each domain ``d`` is the
-  issuer ``https://d/`` with its key set at ``https://d/.well-known/jwks.json``
-  (or wherever its discovery document says, with ``AUTH0_OIDC_DISCOVERY``).
+  issuer ``https://d/`` (or the ``AUTH0_ISSUER`` entry naming its host) with
+  its key set at ``{issuer}.well-known/jwks.json`` (or wherever its discovery
+  document says, with ``AUTH0_OIDC_DISCOVERY``).
 - ``AUTH0_DOMAIN`` may instead be a callable returning the domains trusted for
   a request; their key caches are made on first use.
 - With no domain and debug on, the embedded development issuer; otherwise
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -29,13 +31,14 @@ from django.http import HttpRequest
 from authn.conf import DEV_ISSUER, auth0_settings
 from authn.devissuer import DevIssuer
 from authn.dpop import ProofValidator
-from authn.fetch import FetchLimits
+from authn.errors import KeysUnavailable
+from authn.fetch import FetchLimits, origin
 from authn.jwks import KeyPolicy, KeySetCache
 from authn.tokens import KeySource, TokenValidator
 
 logger = logging.getLogger("authn")
 
-MAX_RESOLVED_ISSUERS = 256  # key caches kept for issuers a resolver named; the least recently used go first
+MAX_RESOLVED_ISSUERS = 256  # key caches kept for the issuers a resolver names
 
 _validator: TokenValidator | None = None
 _policy: RequestPolicy | None = None
@@ -131,13 +134,26 @@ def configured_issuers() -> list[IssuerConfig]:
     """The issuers ``AUTH0_DOMAIN`` names statically, in order, without repeats."""
     s = auth0_settings
     domains = list(dict.fromkeys(s.domains))
-    single = len(domains) == 1
+    given = issuers_by_domain(domains, s.issuers)
+    jwks_url = s.jwks_url_override if len(domains) == 1 else ""
     configs = []
     for domain in domains:
-        issuer = (s.issuer_override if single else "") or issuer_of(domain)
-        jwks_url = (s.jwks_url_override if single else "") or default_jwks_url(issuer)
-        configs.append(IssuerConfig(issuer, jwks_url))
+        issuer = given[domain][0] if domain in given else issuer_of(domain)
+        configs.append(IssuerConfig(issuer, jwks_url or default_jwks_url(issuer)))
     return configs
+
+
+def issuers_by_domain(domains: list[str], issuers: list[str]) -> dict[str | None, list[str]]:
+    """``AUTH0_ISSUER``'s entries by domain: a single domain's single entry, whatever its host; otherwise
+    each under the domain whose host and port it names, under ``None`` if it names none."""
+    if len(domains) == 1 and len(issuers) == 1:
+        return {domains[0]: issuers}
+    found: dict[str | None, list[str]] = {}
+    for issuer in issuers:
+        named = origin(issuer)
+        domain = next((d for d in domains if named and origin(f"{named.scheme}://{d}") == named), None)
+        found.setdefault(domain, []).append(issuer)
+    return found
 
 
 def default_jwks_url(issuer: str) -> str | None:
@@ -156,6 +172,8 @@ def key_policy() -> KeyPolicy:
         ttl=s.jwks_cache_seconds,
         cooldown=s.jwks_cooldown_seconds,
         stale_for=s.jwks_stale_seconds,
+        max_waiting=s.jwks_max_waiting,
+        jwks_hosts=tuple(s.jwks_hosts),
         max_keys=s.jwks_max_keys,
         min_rsa_bits=s.jwks_min_rsa_bits,
         max_rsa_bits=s.jwks_max_rsa_bits,
@@ -167,24 +185,34 @@ def key_set(config: IssuerConfig, policy: KeyPolicy) -> KeySetCache:
 
 
 class ResolvedIssuers(Mapping[str, KeySource]):
-    """Key caches for the issuers a resolver names, made on first use; bounded, least recently used dropped."""
+    """Key caches for the issuers a resolver names, made on first use, at most ``max_issuers`` of them.
 
-    def __init__(self, policy: KeyPolicy) -> None:
+    Forgetting a cache would forget its cooldown, so only one whose cooldown has passed with no fetch
+    in flight is dropped (the least recently used first); until one can be, a new issuer gets 503.
+    """
+
+    def __init__(self, policy: KeyPolicy, max_issuers: int = MAX_RESOLVED_ISSUERS) -> None:
         self._policy = policy
+        self._max_issuers = max_issuers
         self._caches: OrderedDict[str, KeySetCache] = OrderedDict()
         self._lock = threading.Lock()
 
     def __getitem__(self, issuer: str) -> KeySetCache:
+        """The cache of ``issuer``, made if need be; ``KeysUnavailable`` when none can make room for it."""
         with self._lock:
             cache = self._caches.get(issuer)
-            if cache is None:
-                cache = key_set(IssuerConfig(issuer, default_jwks_url(issuer)), self._policy)
-                self._caches[issuer] = cache
-                if len(self._caches) > MAX_RESOLVED_ISSUERS:
-                    self._caches.popitem(last=False)
-            else:
+            if cache is not None:
                 self._caches.move_to_end(issuer)
+                return cache
+            if len(self._caches) >= self._max_issuers:
+                self._drop_one()
+            cache = key_set(IssuerConfig(issuer, default_jwks_url(issuer)), self._policy)
+            self._caches[issuer] = cache
             return cache
+
+    def get(self, issuer: str, default: Any = None) -> Any:
+        """The cache of ``issuer`` if one is kept: unlike a lookup, never makes one (nor drops another)."""
+        return self._caches.get(issuer, default)
 
     def __contains__(self, issuer: object) -> bool:
         return issuer in self._caches  # without making a cache, unlike a lookup
@@ -195,6 +223,17 @@ class ResolvedIssuers(Mapping[str, KeySource]):
 
     def __len__(self) -> int:
         return len(self._caches)
+
+    def _drop_one(self) -> None:
+        """Drop the least recently used cache that can go; ``KeysUnavailable`` until the first can."""
+        waits = []
+        for issuer, cache in self._caches.items():
+            wait = cache.forgettable_in()
+            if wait <= 0:
+                del self._caches[issuer]
+                return
+            waits.append(wait)
+        raise KeysUnavailable(math.ceil(min(waits)))
 
 
 def get_validator() -> TokenValidator:
@@ -283,8 +322,10 @@ def readiness() -> dict[str, str] | None:
     if not sources and not isinstance(sources, ResolvedIssuers):
         return None
     states = {}
-    for issuer, key_source in sources.items():
-        states[issuer] = "ready" if key_source.ready() else "no usable signing keys"
+    for issuer in sources:
+        key_source = sources.get(issuer)  # a resolver's issuer dropped meanwhile is not made again
+        if key_source is not None:
+            states[issuer] = "ready" if key_source.ready() else "no usable signing keys"
     return states
 
 

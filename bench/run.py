@@ -272,10 +272,20 @@ def start_server(name: str, jwk: dict[str, Any], redis_url: str = "") -> Server:
     deadline = time.monotonic() + 60
     while process.poll() is None and time.monotonic() < deadline:
         with contextlib.suppress(OSError), urllib.request.urlopen(server.url + PATHS["public"], timeout=1):
-            return server
+            return warm_keys(server)
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"gunicorn did not serve (exit status {process.returncode}):\n{log.read_text()[-3000:]}")
+
+
+def warm_keys(server: Server) -> Server:
+    """``server`` once each worker has fetched the keys, asked by /readyz one request at a time: a burst of
+    requests at a cold worker would find AUTH0_JWKS_MAX_WAITING of them waiting on its fetch, the rest 503."""
+    deadline = time.monotonic() + 10
+    while server.tenant.fetches < WORKERS and time.monotonic() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(server.url + "/readyz", timeout=5):
+            pass
+    return server
 
 
 def proc_stat(pid: int) -> list[str]:

@@ -166,9 +166,10 @@ SPECTACULAR_SETTINGS = {
 
 AUTH0_DOMAIN = env.list("AUTH0_DOMAIN", default=[])  # several for custom domains: a,b
 AUTH0_AUDIENCE = env.list("AUTH0_AUDIENCE", default=[])
-AUTH0_ISSUER = env.str("AUTH0_ISSUER", default="")
+AUTH0_ISSUER = env.list("AUTH0_ISSUER", default=[])  # each an exact iss, for the domain whose host it names
 AUTH0_JWKS_URL = env.str("AUTH0_JWKS_URL", default="")
 AUTH0_OIDC_DISCOVERY = env.bool("AUTH0_OIDC_DISCOVERY", default=False)
+AUTH0_JWKS_HOSTS = env.list("AUTH0_JWKS_HOSTS", default=[])  # where else discovered key sets may be
 AUTH0_DPOP = env.str("AUTH0_DPOP", default="allowed")
 AUTH0_DPOP_NONCE = env.bool("AUTH0_DPOP_NONCE", default=False)
 AUTH0_MTLS_CLIENT_CERT_HEADER = env.str("AUTH0_MTLS_CLIENT_CERT_HEADER", default="")

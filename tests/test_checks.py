@@ -179,3 +179,51 @@ def test_checks_deploy_without_secret_key_is_error(settings):
     assert {"authn.E018", "config.E001"} <= error_ids(include_deployment_checks=True)
     settings.SECRET_KEY = "a-long-secret-made-up-for-this-test-only-0123456789"
     assert not {"authn.E018", "config.E001"} & error_ids(include_deployment_checks=True)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(0, id="zero"),
+        pytest.param(-1, id="negative"),
+        pytest.param(2.5, id="fraction"),
+        pytest.param("2", id="text"),
+        pytest.param(True, id="boolean"),
+        pytest.param(None, id="none"),
+    ],
+)
+def test_checks_jwks_max_waiting_not_a_positive_integer_is_e023(tenant_settings, value):
+    tenant_settings.AUTH0_JWKS_MAX_WAITING = value
+    assert "authn.E023" in error_ids()
+
+
+@pytest.mark.parametrize("value", [1, 2, 64])
+def test_checks_jwks_max_waiting_positive_integer_passes(tenant_settings, value):
+    tenant_settings.AUTH0_JWKS_MAX_WAITING = value
+    assert "authn.E023" not in error_ids()
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        pytest.param("https://www.googleapis.com", "'https://www.googleapis.com' is not one", id="scheme"),
+        pytest.param(["www.googleapis.com/oauth2"], "'www.googleapis.com/oauth2' is not one", id="path"),
+        pytest.param("keys.example.com,keys.example.com:99999", "'keys.example.com:99999'", id="port-out-of-range"),
+        pytest.param(42, "must be a string or a list, got int", id="a-number"),
+    ],
+)
+def test_checks_jwks_hosts_not_bare_host_names_is_e024(tenant_settings, value, named):
+    tenant_settings.AUTH0_JWKS_HOSTS = value
+
+    errors = [m for m in run_checks() if m.id == "authn.E024"]
+
+    assert len(errors) == 1
+    assert named in errors[0].msg
+
+
+@pytest.mark.parametrize(
+    "value", ["", "www.googleapis.com", "keys.example.com:8443, www.googleapis.com", ["127.0.0.1:9000"]]
+)
+def test_checks_jwks_hosts_bare_host_names_pass(tenant_settings, value):
+    tenant_settings.AUTH0_JWKS_HOSTS = value
+    assert "authn.E024" not in error_ids()

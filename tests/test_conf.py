@@ -68,6 +68,26 @@ def test_several_domains_are_several_issuers_each_with_its_key_set(settings, val
     ]
 
 
+@pytest.mark.parametrize(
+    ("value", "issuer"),
+    [
+        pytest.param("https://login.example.com", "https://login.example.com", id="without-trailing-slash"),
+        pytest.param(["https://LOGIN.example.com:443"], "https://LOGIN.example.com:443", id="as-written"),
+        pytest.param(" https://login.example.com/tenant, ", "https://login.example.com/tenant", id="with-a-path"),
+    ],
+)
+def test_several_domains_each_take_the_issuer_naming_their_host(settings, value, issuer):
+    settings.AUTH0_DOMAIN, settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = (
+        "a.example.com, login.example.com",
+        value,
+        "",
+    )
+    assert [(c.issuer, c.jwks_url) for c in configured_issuers()] == [
+        ("https://a.example.com/", "https://a.example.com/.well-known/jwks.json"),
+        (issuer, issuer + "/.well-known/jwks.json"),
+    ]
+
+
 def test_discovery_leaves_the_key_set_url_to_the_document(settings):
     settings.AUTH0_DOMAIN, settings.AUTH0_OIDC_DISCOVERY = "login.example.com", True
     settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = "", ""

@@ -12,9 +12,12 @@ Time moves on a ``FakeClock``; nothing in ``authn`` is mocked.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import secrets
+import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,11 +34,16 @@ from rest_framework.test import APIClient
 
 from authn import trust
 from authn.conf import DEV_ISSUER
+from authn.errors import AuthnError, KeysUnavailable
+from authn.jwks import KeySetCache
+from authn.tokens import TokenValidator
 from tests.conftest import AUDIENCE, KID, PRIVATE_MESSAGE, SCOPED_MESSAGE, public_jwk
 from tests.jwks_server import DISCOVERY_PATH, TenantServer, discovery, serve, serve_keys
+from tests.test_jwks import get_private, threads_inside
 from tests.test_server import COMMANDS, Server, assert_clean, free_port, server_env, start, stop
 from tests.test_tokens import outbound_connections
 from tests.tls import server_tls_context
+from tests.waiting import wait_for
 
 COOLDOWN = 5  # AUTH0_JWKS_COOLDOWN_SECONDS in the tests that move the clock past it
 TTL = 600  # AUTH0_JWKS_CACHE_SECONDS likewise
@@ -253,6 +261,28 @@ def test_several_domains_stalled_tenant_holds_none_of_the_others_requests(settin
     assert (first.fetches, second.fetches) == (1, 1)
 
 
+def test_several_domains_requests_waiting_on_one_tenant_are_bounded_the_next_gets_503_at_once(
+    settings, call, first, second, token_of, fake_time
+):
+    settings.AUTH0_JWKS_READ_TIMEOUT = 30  # the held fetch ends when released, never by its deadline
+    settings.AUTH0_JWKS_MAX_WAITING = 2
+    first.hang()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        waiting = [pool.submit(get_private, token_of(first, sub=f"auth0|user-{n}")) for n in range(2)]
+        assert first.wait_for_fetches(1) == 1
+        assert wait_for(lambda: threads_inside(KeySetCache._refresh_now) == 2, timeout=5)  # one fetches, one waits
+
+        assert_unavailable(call("/api/private", token=token_of(first, kid="unknown-kid")))
+        assert not any(request.done() for request in waiting)  # refused while the fetch was still pending
+        assert call("/api/private", token=token_of(second)).status_code == 200
+        assert call("/api/public").status_code == 200
+        assert not any(request.done() for request in waiting)
+
+        first.release()
+        assert [request.result(timeout=10).status_code for request in waiting] == [200, 200]
+    assert (first.fetches, second.fetches) == (1, 1)
+
+
 def test_several_domains_key_change_at_one_tenant_invalidates_only_its_cached_tokens(
     call, first, second, token_of, fake_time, third_rsa_key
 ):
@@ -269,6 +299,24 @@ def test_several_domains_key_change_at_one_tenant_invalidates_only_its_cached_to
     assert call("/api/private", token=token_of(first, key=third_rsa_key)).status_code == 200
     assert call("/api/private", token=second_token).status_code == 200
     assert second.fetches == 1
+
+
+@pytest.mark.parametrize("as_text", [pytest.param(False, id="list"), pytest.param(True, id="comma-separated")])
+def test_several_domains_issuer_without_trailing_slash_is_trusted_beside_the_default_one(
+    settings, call, first, second, token_of, as_text
+):
+    settings.AUTH0_ISSUER = first.url if as_text else [first.url]  # names the first domain's host
+
+    assert call("/api/private", token=token_of(first, iss=first.url)).status_code == 200
+    assert call("/api/private", token=token_of(second)).status_code == 200
+    assert_refused(call("/api/private", token=token_of(first)), INVALID_CLAIMS)  # with the slash: not its issuer
+    assert_refused(call("/api/private", token=token_of(first, iss=second.issuer)), INVALID_HEADER)
+    assert_refused(call("/api/private", token=token_of(second, iss=first.url)), INVALID_HEADER)
+    assert (first.fetches, second.fetches) == (1, 1)
+    assert trust.describe() == (
+        f"Trusting Auth0 2 issuers {first.url} (keys from {first.jwks_url}); "
+        f"{second.issuer} (keys from {second.jwks_url}) for audience {AUDIENCE}"
+    )
 
 
 @pytest.mark.parametrize("as_text", [pytest.param(False, id="list"), pytest.param(True, id="comma-separated")])
@@ -411,6 +459,87 @@ def test_resolver_disables_the_development_issuer(settings):
     assert trust.describe().startswith("Trusting the issuers AUTH0_DOMAIN's resolver names for each request")
 
 
+# -- a resolver naming more issuers than key caches are kept ---------------------------------
+
+
+def resolved_validator(max_issuers: int) -> tuple[TokenValidator, trust.ResolvedIssuers]:
+    """A validator as a resolver's, on the settings' key policy, keeping at most ``max_issuers`` key caches."""
+    resolved = trust.ResolvedIssuers(trust.key_policy(), max_issuers=max_issuers)
+    validator = TokenValidator(issuers=resolved, audiences=[AUDIENCE], algorithms=["RS256"], clock=trust.wall_clock)
+    return validator, resolved
+
+
+def test_resolver_naming_more_issuers_than_kept_fetches_each_at_most_once_per_cooldown(
+    first, second, stranger, make_token, fake_time
+):
+    tenants = (first, second, stranger)
+    validator, resolved = resolved_validator(max_issuers=2)
+    named = frozenset(tenant.issuer for tenant in tenants)
+    fetched_at: dict[TenantServer, list[float]] = {tenant: [] for tenant in tenants}
+    refused: list[str] = []
+
+    for step in range(60):  # junk tokens (unknown kids) cycling through the three, over six cooldowns
+        tenant = tenants[step % len(tenants)]
+        fetches = tenant.fetches
+        with pytest.raises(AuthnError) as raised:
+            validator.validate(make_token(iss=tenant.issuer, kid=secrets.token_hex(8)), named)
+        refused.append(raised.value.code)
+        fetched_at[tenant] += [fake_time()] * (tenant.fetches - fetches)
+        assert len(resolved) <= 2
+        fake_time.advance(COOLDOWN / 10)
+
+    for tenant, times in fetched_at.items():
+        assert times, tenant.issuer  # each is served in turn
+        assert all(later - earlier >= COOLDOWN for earlier, later in itertools.pairwise(times)), times
+    assert set(refused) == {INVALID_HEADER, JWKS_UNAVAILABLE}
+
+
+def test_resolver_issuers_kept_all_within_cooldown_a_new_one_is_503_without_a_fetch(
+    first, second, stranger, token_of, make_token, fake_time
+):
+    validator, resolved = resolved_validator(max_issuers=2)
+    named = frozenset({first.issuer, second.issuer, stranger.issuer})
+    first_token = token_of(first)
+    validator.validate(first_token, named)
+    fake_time.advance(1)
+    validator.validate(token_of(second), named)
+    fake_time.advance(1)
+
+    with pytest.raises(KeysUnavailable) as raised:
+        validator.validate(make_token(iss=stranger.issuer), named)
+    assert raised.value.retry_after == COOLDOWN - 2  # when the first kept issuer's cooldown ends
+    assert (stranger.fetches, set(resolved)) == (0, {first.issuer, second.issuer})
+
+    fake_time.advance(COOLDOWN - 2)
+    assert validator.validate(make_token(iss=stranger.issuer), named).issuer == stranger.issuer
+    assert set(resolved) == {second.issuer, stranger.issuer}  # the one whose cooldown had passed went
+    assert resolved.get(first.issuer) is None  # looking does not make a cache
+    with pytest.raises(KeysUnavailable) as raised:  # nor does checking a cached token of the issuer that went
+        validator.validate(first_token, named)
+    assert raised.value.retry_after == 1  # the second's cooldown ends next
+    assert (first.fetches, second.fetches, set(resolved)) == (1, 1, {second.issuer, stranger.issuer})
+
+
+def test_resolver_issuer_whose_fetch_is_in_flight_is_kept(settings, first, second, token_of, fake_time):
+    settings.AUTH0_JWKS_READ_TIMEOUT = 30  # the held fetch ends when released, never by its deadline
+    validator, resolved = resolved_validator(max_issuers=1)
+    named = frozenset({first.issuer, second.issuer})
+    first.hang()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(validator.validate, token_of(first), named)
+        assert first.wait_for_fetches(1) == 1
+        fake_time.advance(COOLDOWN)  # its cooldown is over, its fetch is not
+
+        with pytest.raises(KeysUnavailable):
+            validator.validate(token_of(second), named)
+        assert not pending.done()
+        first.release()
+        assert pending.result(timeout=10).issuer == first.issuer
+
+    assert validator.validate(token_of(second), named).issuer == second.issuer
+    assert (first.fetches, second.fetches, set(resolved)) == (1, 1, {second.issuer})
+
+
 # -- OpenID Connect discovery, per issuer -----------------------------------------------------
 
 
@@ -438,6 +567,19 @@ def test_discovery_several_domains_each_documents_jwks_uri_is_used(
     assert second.paths == [DISCOVERY_PATH, KEYS_PATH]
 
 
+def test_discovery_several_domains_issuers_without_trailing_slash_find_their_keys(
+    settings, call, first, second, token_of, discovering
+):
+    settings.AUTH0_ISSUER = f"{second.url}, {first.url}"  # in any order: each names its domain's host
+    for tenant in (first, second):
+        tenant.documents[DISCOVERY_PATH] = discovery(issuer=tenant.url, jwks_uri=tenant.url + KEYS_PATH)
+
+    for tenant, other in ((first, second), (second, first)):
+        assert call("/api/private", token=token_of(tenant, iss=tenant.url)).status_code == 200
+        assert_refused(call("/api/private", token=token_of(tenant, iss=other.url)), INVALID_HEADER)
+    assert first.paths == second.paths == [DISCOVERY_PATH, KEYS_PATH]
+
+
 def test_discovery_document_for_another_listed_issuer_is_503_with_a_log_line(
     call, first, second, token_of, discovering, caplog
 ):
@@ -451,6 +593,37 @@ def test_discovery_document_for_another_listed_issuer_is_503_with_a_log_line(
     (failure,) = warnings_saying(caplog, "JWKS fetch failed")
     assert failure.startswith(f"JWKS fetch failed issuer={first.issuer} url={first.discovery_url} ")
     assert f"discovery document is for issuer {second.issuer!r}, not {first.issuer!r}" in failure
+
+
+def test_discovery_jwks_uri_on_another_origin_is_not_fetched_and_the_issuer_is_not_ready(
+    call, client, first, second, token_of, discovering, caplog
+):
+    first.documents[DISCOVERY_PATH] = discovery(jwks_uri=second.url + "/first/keys.json?from=first")  # another port
+    refusal = f"discovery document's jwks_uri is on {second.url}, not on the issuer's origin {first.url}"
+
+    assert_unavailable(call("/api/private", token=token_of(first)))
+    (failure,) = warnings_saying(caplog, "JWKS fetch failed")
+    assert refusal in failure
+    assert (first.paths, second.paths) == ([DISCOVERY_PATH], [])  # nothing fetched where the document pointed
+
+    readiness = client.get("/readyz")
+    assert (readiness.status_code, readiness.json()["issuers"][first.issuer]) == (503, "no usable signing keys")
+    with pytest.raises(CommandError) as raised:
+        run_jwks_command()
+    assert str(raised.value) == (
+        f"Unusable key set from {first.discovery_url}: discovery at {first.discovery_url} failed: {refusal}; "
+        "list its host in AUTH0_JWKS_HOSTS to fetch keys from there"
+    )
+    assert "/first/keys.json" not in second.paths  # the second tenant's own documents only, for its own checks
+
+
+def test_discovery_jwks_uri_on_a_listed_host_is_fetched(settings, call, first, second, token_of, discovering):
+    settings.AUTH0_JWKS_HOSTS = [domain_of(second)]
+    first.documents[DISCOVERY_PATH] = discovery(jwks_uri=second.url + "/first/keys.json")
+    second.documents["/first/keys.json"] = lambda tenant: serve_keys(first)  # the first's keys, served there
+
+    assert call("/api/private", token=token_of(first)).status_code == 200
+    assert (first.paths, second.paths) == ([DISCOVERY_PATH], ["/first/keys.json"])
 
 
 def test_discovery_outage_after_a_good_fetch_keeps_serving(
@@ -551,17 +724,21 @@ def test_checks_several_domains_pass(domains_settings):
 
 
 @pytest.mark.parametrize(
-    ("overrides", "named"),
+    "issuers",
     [
-        pytest.param({"AUTH0_ISSUER": "https://login.example.com/"}, "AUTH0_ISSUER", id="issuer"),
-        pytest.param({"AUTH0_JWKS_URL": "https://login.example.com/keys.json"}, "AUTH0_JWKS_URL", id="jwks-url"),
-        pytest.param(
-            {"AUTH0_ISSUER": "https://login.example.com/", "AUTH0_JWKS_URL": "https://login.example.com/keys.json"},
-            "AUTH0_ISSUER and AUTH0_JWKS_URL",
-            id="both",
-        ),
+        pytest.param("https://login.example.com", id="one-without-trailing-slash"),
+        pytest.param("https://dev-abc.us.auth0.com/, https://login.example.com", id="comma-separated"),
+        pytest.param(["https://login.example.com", "https://dev-abc.us.auth0.com"], id="list"),
+        pytest.param("https://LOGIN.example.com:443", id="host-in-other-case-default-port-written"),
+        pytest.param("https://login.example.com/tenant", id="with-a-path"),
     ],
 )
+def test_checks_several_domains_with_an_issuer_for_some_pass(domains_settings, issuers):
+    domains_settings.AUTH0_ISSUER = issuers
+
+    assert authn_errors() == {}
+
+
 @pytest.mark.parametrize(
     "domain",
     [
@@ -570,12 +747,82 @@ def test_checks_several_domains_pass(domains_settings):
         pytest.param(lambda request: ["login.example.com"], id="resolver"),
     ],
 )
-def test_checks_several_domains_with_an_override_is_e012(domains_settings, overrides, named, domain):
+def test_checks_several_domains_with_a_jwks_url_is_e012(domains_settings, domain):
     domains_settings.AUTH0_DOMAIN = domain
-    for name, value in overrides.items():
-        setattr(domains_settings, name, value)
+    domains_settings.AUTH0_JWKS_URL = "https://login.example.com/keys.json"
 
-    assert authn_errors() == {"authn.E012": [f"{named} can only be set with a single AUTH0_DOMAIN."]}
+    assert authn_errors() == {"authn.E012": ["AUTH0_JWKS_URL can only be set with a single AUTH0_DOMAIN."]}
+
+
+def test_checks_resolver_with_an_issuer_is_e012(domains_settings):
+    domains_settings.AUTH0_DOMAIN = lambda request: ["login.example.com"]
+    domains_settings.AUTH0_ISSUER = "https://login.example.com"
+
+    assert authn_errors() == {
+        "authn.E012": [
+            "AUTH0_ISSUER cannot be set with a resolver: each domain it returns is the issuer https://{domain}/."
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        pytest.param("https://other.example.com", id="another-host"),
+        pytest.param("https://login.example.com:8443", id="another-port"),
+        pytest.param("https://example.com", id="a-parent-domain"),
+        pytest.param("https://auth.login.example.com", id="a-subdomain"),
+    ],
+)
+@pytest.mark.parametrize(
+    "domain",
+    [
+        pytest.param("dev-abc.us.auth0.com,login.example.com", id="several-domains"),
+        pytest.param("login.example.com", id="one-domain-of-two-issuers"),
+    ],
+)
+def test_checks_issuer_naming_no_domain_is_e025(domains_settings, issuer, domain):
+    domains_settings.AUTH0_DOMAIN = domain
+    domains_settings.AUTH0_ISSUER = ["https://login.example.com/", issuer]
+
+    assert authn_errors() == {
+        "authn.E025": [f"AUTH0_ISSUER lists {issuer!r}, whose host and port are those of no AUTH0_DOMAIN entry."]
+    }
+
+
+def test_checks_two_issuers_for_one_domain_is_e026(domains_settings):
+    domains_settings.AUTH0_ISSUER = (
+        "https://login.example.com, https://dev-abc.us.auth0.com/, https://login.example.com/"
+    )
+
+    assert authn_errors() == {
+        "authn.E026": [
+            "AUTH0_ISSUER lists two issuers for the domain 'login.example.com': "
+            "'https://login.example.com' and 'https://login.example.com/'."
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("issuers", "message"),
+    [
+        pytest.param(
+            "https://login.example.com, http://dev-abc.us.auth0.com",
+            "AUTH0_ISSUER must be an https URL (plain http only for a loopback host), got 'http://dev-abc.us.auth0.com'.",
+            id="plain-http",
+        ),
+        pytest.param(
+            ["https://login.example.com", "dev-abc.us.auth0.com"],
+            "AUTH0_ISSUER must be an https URL (plain http only for a loopback host), got 'dev-abc.us.auth0.com'.",
+            id="a-domain-not-an-issuer",
+        ),
+        pytest.param(42, "AUTH0_ISSUER must be a string or a list of https URLs, got int.", id="a-number"),
+    ],
+)
+def test_checks_several_domains_with_an_issuer_not_https_is_e005(domains_settings, issuers, message):
+    domains_settings.AUTH0_ISSUER = issuers
+
+    assert authn_errors()["authn.E005"] == [message]
 
 
 @pytest.mark.parametrize(
@@ -684,3 +931,83 @@ def test_gunicorn_several_domains_start_up_line_names_both_issuers(multi_tenant_
     for line in lines:
         assert "Trusting Auth0 2 issuers " in line
         assert f"{first.issuer} (keys from {first.jwks_url}); {second.issuer} (keys from {second.jwks_url})" in line
+
+
+@pytest.fixture
+def hanging_tenant(certificate_authority: dict[str, Path], rsa_key: rsa.RSAPrivateKey) -> Iterator[TenantServer]:
+    """An HTTPS tenant holding every request until the test ends."""
+    server = https_tenant(certificate_authority, rsa_key)
+    server.hang()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def answering_tenant(
+    certificate_authority: dict[str, Path], other_rsa_key: rsa.RSAPrivateKey
+) -> Iterator[TenantServer]:
+    server = https_tenant(certificate_authority, other_rsa_key)
+    yield server
+    server.stop()
+
+
+def hammer(served: Server, token: str, stop_hammering: threading.Event) -> list[int]:
+    """Requests with ``token``, one after the other, until told to stop: their statuses. Each on a connection
+    of its own, so that every worker gets its share."""
+    statuses = []
+    while not stop_hammering.is_set():
+        statuses.append(served.get("/api/private", token, Connection="close").status_code)
+    return statuses
+
+
+def timed_answers(served: Server, token: str, rounds: int) -> tuple[list[int], list[float]]:
+    """The statuses of ``rounds`` calls each of ``/api/private`` with ``token`` and of ``/api/public``, and
+    how long each took (seconds)."""
+    statuses, latencies = [], []
+    for _ in range(rounds):
+        for path, credentials in (("/api/private", token), ("/api/public", None)):
+            started = time.monotonic()
+            statuses.append(served.get(path, credentials).status_code)
+            latencies.append(time.monotonic() - started)
+    return statuses, latencies
+
+
+def test_gunicorn_tenant_hanging_under_load_leaves_the_others_answered(
+    hanging_tenant,
+    answering_tenant,
+    certificate_authority,
+    tmp_path,
+    make_token,
+    rsa_key,
+    other_rsa_key,
+    record_property,
+):
+    env = several_domains_env((hanging_tenant, answering_tenant), certificate_authority["ca"])
+    env["DJANGO_SETTINGS_MODULE"] = "tests.patient_keys_settings"  # a held fetch stays in flight
+    port = free_port()
+    served = start(COMMANDS["gunicorn"](port), env, tmp_path / "server.log", port)  # 2 workers x 4 threads
+    hanging_token = make_token(iss=hanging_tenant.issuer, key=rsa_key)
+    stop_hammering = threading.Event()
+    try:
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            hammers = [pool.submit(hammer, served, hanging_token, stop_hammering) for _ in range(24)]
+            try:
+                assert hanging_tenant.wait_for_fetches(1, timeout=30) >= 1  # held at the tenant
+                statuses, latencies = timed_answers(
+                    served, make_token(iss=answering_tenant.issuer, key=other_rsa_key), 20
+                )
+                log = served.log_text()
+            finally:
+                stop_hammering.set()
+                hanging_tenant.release()
+            hammered = [status for done in hammers for status in done.result()]
+    finally:
+        stop(served)
+
+    record_property("answering_median_ms", round(statistics.median(latencies) * 1000, 1))
+    record_property("answering_p95_ms", round(statistics.quantiles(latencies, n=20)[-1] * 1000, 1))
+    record_property("answering_max_ms", round(max(latencies) * 1000, 1))
+    assert statuses == [200] * 40
+    assert f"JWKS fetch failed issuer={hanging_tenant.issuer}" not in log  # all answered while every fetch was held
+    assert set(hammered) == {200, 503}  # refused at once while held, accepted once released
+    assert_clean(served.log_text())

@@ -863,16 +863,67 @@ def test_parse_discovery_wrong_document_is_refused(changes, reason):
 @pytest.mark.parametrize(
     "jwks_uri",
     [
-        pytest.param("https://tenant.example.com/.well-known/jwks.json", id="same-host"),
-        pytest.param("https://keys.example.net/tenant/jwks.json", id="other-host"),
-        pytest.param("http://127.0.0.1:8080/jwks.json", id="plain-http-loopback"),
-        pytest.param("http://localhost/jwks.json", id="plain-http-localhost"),
+        pytest.param("https://tenant.example.com/.well-known/jwks.json", id="same-origin"),
+        pytest.param("https://tenant.example.com/keys/rotated.json?v=2", id="same-origin-other-path-and-query"),
+        pytest.param("https://tenant.example.com:443/jwks.json", id="same-origin-default-port-written"),
+        pytest.param("https://TENANT.Example.com/jwks.json", id="same-origin-host-in-other-case"),
     ],
 )
-def test_parse_discovery_allowed_jwks_uri_is_returned(jwks_uri):
+def test_parse_discovery_jwks_uri_on_the_issuers_origin_is_returned(jwks_uri):
     document = json.dumps({"issuer": EXPECTED_ISSUER, "jwks_uri": jwks_uri, "token_endpoint": "x"}).encode()
 
     assert parse_discovery(document, EXPECTED_ISSUER) == jwks_uri
+
+
+OFF_ORIGIN = [
+    pytest.param("https://keys.example.net/tenant/jwks.json", "https://keys.example.net:443", id="other-host"),
+    pytest.param("https://tenant.example.com:8443/jwks.json", "https://tenant.example.com:8443", id="other-port"),
+    pytest.param("https://sub.tenant.example.com/jwks.json", "https://sub.tenant.example.com:443", id="subdomain"),
+    pytest.param("https://127.0.0.1:22/jwks.json", "https://127.0.0.1:22", id="loopback-port"),
+    pytest.param("http://127.0.0.1:6379/jwks.json", "http://127.0.0.1:6379", id="plain-http-loopback"),
+    pytest.param("http://localhost/jwks.json", "http://localhost:80", id="plain-http-localhost"),
+    pytest.param("https://[::1]:8080/jwks.json", "https://[::1]:8080", id="ipv6-loopback"),
+    pytest.param("https://10.0.0.1/jwks.json", "https://10.0.0.1:443", id="private-address"),
+    pytest.param("https://169.254.169.254/latest/meta-data/", "https://169.254.169.254:443", id="link-local-metadata"),
+    pytest.param(
+        "https://tenant.example.com@evil.example.net/jwks.json", "https://evil.example.net:443", id="userinfo"
+    ),
+]
+
+
+@pytest.mark.parametrize(("jwks_uri", "shown"), OFF_ORIGIN)
+def test_parse_discovery_jwks_uri_off_the_issuers_origin_is_refused(jwks_uri, shown):
+    document = json.dumps({"issuer": EXPECTED_ISSUER, "jwks_uri": jwks_uri}).encode()
+
+    with pytest.raises(KeySetError) as raised:
+        parse_discovery(document, EXPECTED_ISSUER)
+
+    assert str(raised.value) == (
+        f"discovery document's jwks_uri is on {shown}, not on the issuer's origin https://tenant.example.com:443; "
+        "list its host in AUTH0_JWKS_HOSTS to fetch keys from there"
+    )
+
+
+@pytest.mark.parametrize(
+    ("jwks_uri", "hosts", "allowed"),
+    [
+        pytest.param("https://keys.example.net/jwks.json", ("keys.example.net",), True, id="listed-host"),
+        pytest.param("https://KEYS.example.net/jwks.json", ("keys.example.net",), True, id="listed-host-other-case"),
+        pytest.param("https://keys.example.net:8443/j", ("keys.example.net:8443",), True, id="listed-host-and-port"),
+        pytest.param("https://keys.example.net:8443/j", ("keys.example.net",), False, id="listed-host-other-port"),
+        pytest.param("https://keys.example.net/jwks.json", ("keys.example.net:8443",), False, id="listed-other-port"),
+        pytest.param("https://evil.keys.example.net/j", ("keys.example.net",), False, id="subdomain-of-listed"),
+        pytest.param("https://keys.example.net/jwks.json", ("other.example.net",), False, id="another-listed"),
+    ],
+)
+def test_parse_discovery_jwks_uri_on_a_listed_host(jwks_uri, hosts, allowed):
+    document = json.dumps({"issuer": EXPECTED_ISSUER, "jwks_uri": jwks_uri}).encode()
+
+    if allowed:
+        assert parse_discovery(document, EXPECTED_ISSUER, hosts) == jwks_uri
+    else:
+        with pytest.raises(KeySetError, match="not on the issuer's origin"):
+            parse_discovery(document, EXPECTED_ISSUER, hosts)
 
 
 def test_key_cache_discovery_uses_the_documents_jwks_uri(tenant, clock, rsa_key):
@@ -993,9 +1044,11 @@ def test_kid_flood_fetches_once_per_cooldown(call, tenant, make_token, settings,
 
 
 def test_kid_flood_from_many_threads_fetches_once_per_cooldown(tenant, clock):
-    cache = key_cache(tenant, clock)
-    assert cache.get_key(KID) is not None
     threads = 8
+    cache = key_cache(
+        tenant, clock, max_waiting=threads
+    )  # all may wait on a refetch: the count of fetches is the point
+    assert cache.get_key(KID) is not None
     start_together = threading.Barrier(threads)
 
     def flood(_: int) -> list[Any]:
@@ -1010,9 +1063,29 @@ def test_kid_flood_from_many_threads_fetches_once_per_cooldown(tenant, clock):
             clock.advance(POLICY.cooldown)
 
 
+def test_key_cache_waiting_at_the_limit_next_lookup_and_readiness_answer_without_waiting(tenant, clock):
+    cache = key_cache(tenant, clock, max_waiting=1, limits=dataclasses.replace(LIMITS, read_timeout=30))
+    tenant.hang()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fetching = pool.submit(cache.get_key, KID)
+        assert tenant.wait_for_fetches(1) == 1
+
+        with pytest.raises(KeysUnavailable) as raised:
+            cache.get_key(KID)
+        assert raised.value.retry_after == POLICY.cooldown
+        assert cache.ready() is False
+        assert not fetching.done()  # both answered while the fetch was pending
+
+        tenant.release()
+        assert fetching.result(timeout=10) is not None
+    assert cache.ready() is True
+    assert tenant.fetches == 1
+
+
 @pytest.mark.parametrize("via", ["validator", "requests"])
-def test_cold_start_concurrent_validations_share_one_fetch(tenant, make_token, via):
+def test_cold_start_concurrent_validations_share_one_fetch(tenant, make_token, settings, via):
     tokens = [make_token(sub=f"auth0|user-{n}") for n in range(20)]
+    settings.AUTH0_JWKS_MAX_WAITING = len(tokens)  # all may wait on the fetch: sharing it is the point
     validator = trust.get_validator()
     start_together = threading.Barrier(len(tokens))
 

@@ -75,6 +75,19 @@ def test_algorithm_lists_come_from_the_environment_or_keep_authns_defaults(load_
     assert listed.AUTH0_DPOP_ALGORITHMS == ["ES256", "Ed25519"]
 
 
+def test_issuers_are_a_list(load_settings):
+    assert load_settings().AUTH0_ISSUER == []
+    assert load_settings(AUTH0_ISSUER="https://login.example.com/").AUTH0_ISSUER == ["https://login.example.com/"]
+    settings = load_settings(AUTH0_ISSUER="https://login.example.com,https://dev-abc.us.auth0.com/")
+    assert settings.AUTH0_ISSUER == ["https://login.example.com", "https://dev-abc.us.auth0.com/"]
+
+
+def test_jwks_hosts_are_a_list(load_settings):
+    assert load_settings().AUTH0_JWKS_HOSTS == []
+    settings = load_settings(AUTH0_JWKS_HOSTS="www.googleapis.com,keys.example.com:8443")
+    assert settings.AUTH0_JWKS_HOSTS == ["www.googleapis.com", "keys.example.com:8443"]
+
+
 def test_without_secret_key_debug_off_has_none_and_debug_on_makes_one(load_settings):
     assert load_settings().SECRET_KEY == ""  # check authn.E018 refuses to serve
     assert len(load_settings(DJANGO_DEBUG="true").SECRET_KEY) >= 50

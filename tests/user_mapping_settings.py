@@ -10,3 +10,7 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_AUTHENTICATION_CLASSES": ["authn.authentication.Auth0UserAuthentication"],
 }
+
+# The burst of first requests is the point, not the cold key cache they meet: every thread (the server
+# runs 8 a worker) may wait on its fetch.
+AUTH0_JWKS_MAX_WAITING = 8
