@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
 
-from authn.logformat import JSONFormatter
+import pytest
+
+from authn.logformat import JSONFormatter, PlainFormatter
 from authn.logs import RateLimit
 from tests.conftest import FakeClock
 
@@ -106,3 +109,78 @@ def test_json_formatter_keeps_a_traceback_inside_the_object():
     entry = json.loads(line)
     assert entry["message"] == "failed here"
     assert "ValueError: boom" in entry["traceback"]
+
+
+# -- what a client writes into a line: escaped, in either format ---------------------------------
+
+# Each character a client must not write raw into a log line, and the escape a reader sees instead.
+UNSAFE_CHARACTERS = [
+    pytest.param("\x00", "\\x00", id="nul"),
+    pytest.param("\t", "\\x09", id="tab"),
+    pytest.param("\n", "\\x0a", id="line-feed"),
+    pytest.param("\r", "\\x0d", id="carriage-return"),
+    pytest.param("\x1b", "\\x1b", id="escape"),
+    pytest.param("\x7f", "\\x7f", id="delete"),
+    pytest.param("\x85", "\\x85", id="next-line"),
+    pytest.param("\x9b", "\\x9b", id="c1-control-sequence-introducer"),
+    pytest.param("\u2028", "\\u2028", id="line-separator"),
+    pytest.param("\u2029", "\\u2029", id="paragraph-separator"),
+    pytest.param("\u061c", "\\u061c", id="arabic-letter-mark"),
+    pytest.param("\u200e", "\\u200e", id="left-to-right-mark"),
+    pytest.param("\u200f", "\\u200f", id="right-to-left-mark"),
+    pytest.param("\u202a", "\\u202a", id="left-to-right-embedding"),
+    pytest.param("\u202e", "\\u202e", id="right-to-left-override"),
+    pytest.param("\u2066", "\\u2066", id="left-to-right-isolate"),
+    pytest.param("\u2069", "\\u2069", id="pop-directional-isolate"),
+]
+
+
+def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
+    made = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, message, args, None)
+    made.__dict__.update(extra)
+    return made
+
+
+def plain_line(made: logging.LogRecord) -> str:
+    return PlainFormatter("%(levelname)s %(name)s %(message)s").format(made)
+
+
+@pytest.mark.parametrize(("character", "escape"), UNSAFE_CHARACTERS)
+def test_plain_formatter_writes_a_client_character_as_a_visible_escape(character, escape):
+    line = plain_line(record('"GET /a%sb HTTP/1.1" 404', character))
+    assert line == f'INFO gunicorn.access "GET /a{escape}b HTTP/1.1" 404'
+
+
+@pytest.mark.parametrize(("character", "_escape"), UNSAFE_CHARACTERS)
+def test_json_formatter_escapes_a_client_character_and_keeps_the_text(character, _escape):
+    line = JSONFormatter().format(record("path=%s", f"/a{character}b", refusal={"unverified_sub": f"x{character}"}))
+    assert character not in line
+    entry = json.loads(line)
+    assert (entry["message"], entry["unverified_sub"]) == (f"path=/a{character}b", f"x{character}")
+
+
+def test_formatters_leave_other_text_as_it_is():
+    text = "sub=caf\u00e9 \u65e5\u672c \u05e9\u05dc\u05d5\u05dd \\x1b 'quoted'"
+    assert plain_line(record(text)) == f"INFO gunicorn.access {text}"
+    assert f'"message": "{text}"'.replace("\\", "\\\\") in JSONFormatter().format(record(text))
+
+
+def raised(message: str) -> logging.LogRecord:
+    try:
+        raise ValueError(message)
+    except ValueError:
+        return logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+
+
+def test_plain_formatter_keeps_a_traceback_on_its_lines_and_escapes_what_it_quotes():
+    lines = plain_line(raised("bad \x1b[31m\u2028 value\nsecond")).split("\n")
+    assert lines[0] == "ERROR x failed"
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-2:] == ["ValueError: bad \\x1b[31m\\u2028 value", "second"]
+
+
+def test_json_formatter_escapes_what_a_traceback_quotes():
+    line = JSONFormatter().format(raised("bad \u2028\u202e value"))
+    assert "\u2028" not in line
+    assert "\u202e" not in line
+    assert json.loads(line)["traceback"].endswith("ValueError: bad \u2028\u202e value")
