@@ -114,7 +114,13 @@ SETTINGS = (
         Kind.OTHER,
         "callable or dotted path `hook(user, token, created)` copying claims onto the user",
     ),
-    Setting("AUTH0_REFUSAL_LOG_RATE", 20, Kind.NON_NEGATIVE, "refusal log lines per second per process (0: all)"),
+    Setting(
+        "AUTH0_REFUSAL_LOG_RATE",
+        20,
+        Kind.NON_NEGATIVE,
+        "refusal log lines per second per process; past it, only the first refusal of each kind, as many again "
+        "at most (0: all)",
+    ),
     Setting(
         "AUTH0_DEV_KEY_FILE",
         ".dev-issuer/signing-key.pem",
