@@ -15,6 +15,8 @@ import tempfile
 from typing import Any
 
 from django.conf import settings
+from gunicorn.http.message import Request
+from gunicorn.http.parser import RequestParser
 
 from authn.conf import auth0_settings
 
@@ -39,6 +41,26 @@ keepalive = 5
 # Every token-size refusal is authn's JSON 401: the header may hold a token well past AUTH0_MAX_TOKEN_LENGTH
 # (and the DPoP proof its own header) before gunicorn's own HTML 431 would answer.
 limit_request_field_size = 2 * auth0_settings.max_token_length + 1024
+# All of a request's header fields together: that longest field, then 20 KiB for a DPoP proof (authn reads
+# one of 4 KiB at most) and everything else (cookies, a browser's negotiation headers).
+MAX_HEADER_BYTES = limit_request_field_size + 20 * 1024
+
+
+class BoundedHeadersRequest(Request):
+    """gunicorn's request, all its header fields together held to ``MAX_HEADER_BYTES``; past that, gunicorn's 431.
+
+    gunicorn has no setting for this. Its own bound is limit_request_fields (100) times the field size, 1.7 MB
+    here, and its parser rescans all it holds on every read: header bytes sent in small pieces cost a worker
+    CPU growing with the square of that bound, over a second for one request. Fewer fields would not do: a
+    bound this low would leave room for two. gunicorn sets ``max_buffer_headers`` just before ``parse``.
+    """
+
+    def parse(self, unreader: Any) -> bytes:
+        self.max_buffer_headers = min(self.max_buffer_headers, MAX_HEADER_BYTES)
+        return super().parse(unreader)
+
+
+RequestParser.mesg_class = BoundedHeadersRequest
 
 # No control socket: gunicorn 27 shares one per user (~/.gunicorn/), so two instances on a host would collide.
 control_socket_disable = True

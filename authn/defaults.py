@@ -155,7 +155,13 @@ SETTINGS = (
         Kind.BOOLEAN,
         "`/readyz` names each trusted issuer and its state (False: the overall status alone)",
     ),
-    Setting("AUTH0_REFUSAL_LOG_RATE", 20, Kind.NON_NEGATIVE, "refusal log lines per second per process (0: all)"),
+    Setting(
+        "AUTH0_REFUSAL_LOG_RATE",
+        20,
+        Kind.NON_NEGATIVE,
+        "refusal log lines per second per process; past it, only the first refusal of each kind, as many again "
+        "at most (0: all)",
+    ),
     Setting(
         "AUTH0_DEV_KEY_FILE",
         ".dev-issuer/signing-key.pem",

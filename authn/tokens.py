@@ -143,7 +143,7 @@ class TokenValidator:
             frozen_header, header_size = _frozen(header, len(header_segment))
             frozen_claims, claims_size = _frozen(claims, len(payload_segment))
         except AuthnError as err:
-            err.log_fields = _UnverifiedFields(header, payload_segment)
+            err.log_fields = _UnverifiedFields(header["kid"], payload_segment)  # a string: checked above
             raise
         return AccessToken(
             issuer=issuer,
@@ -273,22 +273,23 @@ class VerifiedTokenCache:
                 self._bytes -= entry.size
 
 
+@dataclass(frozen=True)
 class _UnverifiedFields:
     """What the refusal log may say of a refused token: its kid, and the iss and sub it claims.
 
-    Called only when a log line is written, so a flood of refused tokens costs
-    no payload parsing.
+    Called only when the log needs them (``authn.logs`` bounds how often), so a flood of refused tokens
+    costs next to no payload parsing; equal for equal tokens, so the log can remember them.
     """
 
-    def __init__(self, header: dict[str, Any], payload_segment: str) -> None:
-        self._kid, self._payload_segment = header.get("kid"), payload_segment
+    kid: str
+    payload_segment: str
 
     def __call__(self) -> dict[str, Any]:
         try:
-            claims = jose.parse_segment(self._payload_segment)
+            claims = jose.parse_segment(self.payload_segment)
         except ValueError:
             claims = {}
-        return {"unverified_kid": self._kid, "unverified_iss": claims.get("iss"), "unverified_sub": claims.get("sub")}
+        return {"unverified_kid": self.kid, "unverified_iss": claims.get("iss"), "unverified_sub": claims.get("sub")}
 
 
 def _parsed(segment: str) -> dict[str, Any]:

@@ -201,7 +201,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "class": "authn.logformat.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
         "json": {"()": "authn.logformat.JSONFormatter"},
     },
     "filters": {"client_error_without_traceback": {"()": "authn.logformat.ClientErrorWithoutTraceback"}},

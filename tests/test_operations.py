@@ -7,6 +7,7 @@ applies), configured only by the environment, against stand-in tenants on loopba
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from authn import trust
 from authn.conf import auth0_settings
 from authn.defaults import DEFAULTS
+from authn.dpop import MAX_PROOF_LENGTH
 from tests.conftest import ISSUER, PRIVATE_MESSAGE, PUBLIC_MESSAGE, public_jwk
 from tests.jwks_server import TenantServer, drip_head, serve, serve_keys
 from tests.shared_clock import SharedClock
@@ -542,6 +544,81 @@ def test_gunicorn_token_up_to_twice_max_length_gets_json_401(ops, length):
 def test_gunicorn_valid_token_of_max_length_is_accepted(ops, make_token):
     token = signed_token(make_token, auth0_settings.max_token_length)
     assert ops.get("/api/private", token).json() == {"message": PRIVATE_MESSAGE}
+
+
+# What a browser sends besides the credentials: a few KiB of cookies and the usual negotiation headers.
+BROWSER_HEADERS = {
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+    "Accept": "application/json, text/plain, */*",
+    "Accept-Language": "en-GB,en;q=0.9,fr;q=0.8,de;q=0.7",
+    "Accept-Encoding": "gzip, deflate, br, zstd",
+    "Origin": "https://app.example.com",
+    "Referer": "https://app.example.com/messages/inbox",
+    "Cookie": "; ".join(f"c{index}={'v' * 400}" for index in range(16)),
+}
+
+
+def padded_proof(key, token: str, url: str, length: int) -> str:
+    """A valid DPoP proof of ``token`` for ``GET url``, padded by a claim to exactly ``length`` characters."""
+    for pad in range(length * 3 // 4 - 400, length * 3 // 4):
+        proof = key.proof("GET", url, token=token, pad="p" * pad)
+        if len(proof) == length:
+            return proof
+    raise AssertionError(f"no proof of {length} characters")
+
+
+def raw_exchange(server: Server, head: bytes) -> tuple[bytes, bool]:
+    """What the server answers to ``head``, sent whole on a connection of its own, and whether it then closed
+    that connection: a second request on it gets no answer."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(head)
+        answer = b""
+        while not answered(answer) and (chunk := connection.recv(65536)):
+            answer += chunk
+        assert answered(answer), answer
+        try:
+            connection.sendall(b"GET /api/public HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            closed = connection.recv(65536) == b""
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+    return answer, closed
+
+
+def answered(answer: bytes) -> bool:
+    """Whether ``answer`` holds a whole response: its head, and as much body as its Content-Length says."""
+    head, separator, body = answer.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length: *(\d+)", head)
+    return bool(separator) and length is not None and len(body) >= int(length[1])
+
+
+def test_gunicorn_header_block_past_its_total_limit_is_refused_by_gunicorn_and_the_connection_closed(ops):
+    # Six fields of 8 KiB: each within gunicorn's field size and their number within its field count;
+    # together past the bound on all of a request's header fields, so gunicorn never hands it to Django.
+    fields = b"".join(b"X-Filler-%d: %s\r\n" % (index, b"f" * 8192) for index in range(6))
+    answer, closed = raw_exchange(ops, b"GET /api/public HTTP/1.1\r\nHost: 127.0.0.1\r\n" + fields + b"\r\n")
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 431 ")
+    assert b"application/json" not in rest.partition(b"\r\n\r\n")[0].lower()  # gunicorn's own answer
+    assert closed
+
+
+def test_gunicorn_browser_request_with_the_longest_token_still_gets_json_401(ops):
+    response = requests.get(
+        ops.url + "/api/private",
+        headers={**BROWSER_HEADERS, "Authorization": f"Bearer {junk_token(16000)}", "DPoP": "p" * MAX_PROOF_LENGTH},
+        timeout=15,
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_header"
+
+
+def test_gunicorn_browser_dpop_request_of_max_length_token_and_proof_is_served(ops, make_token, key):
+    token = signed_token(functools.partial(make_token, cnf={"jkt": key.thumbprint}), auth0_settings.max_token_length)
+    proof = padded_proof(key, token, ops.url + "/api/private", MAX_PROOF_LENGTH)
+    headers = {**BROWSER_HEADERS, "Authorization": f"DPoP {token}", "DPoP": proof}
+    response = requests.get(ops.url + "/api/private", headers=headers, timeout=15)
+    assert response.json() == {"message": PRIVATE_MESSAGE}
 
 
 def test_gunicorn_access_log_never_records_query_strings(ops):
