@@ -22,7 +22,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from authn.dpop import access_token_hash
 from authn.jose import thumbprint
-from authn.jwks import SigningKey
+from authn.keys import SigningKey
 
 
 class DevIssuerKeyError(Exception):

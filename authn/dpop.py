@@ -28,7 +28,7 @@ from jwt.exceptions import InvalidKeyError
 from authn import jose
 from authn.defaults import DEFAULTS
 from authn.errors import InvalidProof
-from authn.jwks import KeySetError, rsa_public_key
+from authn.keys import UnusableKey, rsa_public_key
 
 MAX_PROOF_LENGTH = 4096  # a P-256 proof is about 600 characters; an RSA-4096 one fits too
 MAX_JTI_LENGTH = 256
@@ -141,7 +141,7 @@ def _public_key(alg: str, jwk: Any) -> tuple[Any, str]:
     material = tuple((name, members.get(name)) for name in jose.THUMBPRINT_MEMBERS[kty])
     try:
         return _loaded_key(alg, material)
-    except (InvalidKeyError, KeySetError, ValueError, TypeError, AttributeError) as err:  # of attacker JSON
+    except (InvalidKeyError, UnusableKey, ValueError, TypeError, AttributeError) as err:  # of attacker JSON
         raise InvalidProof("DPoP proof jwk is not a usable public key.") from err
 
 

@@ -19,32 +19,19 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
-
-from authn import jose, metrics
+from authn import metrics
 from authn.defaults import DEFAULTS
 from authn.errors import KeysUnavailable
 from authn.fetch import FetchError, FetchLimits, fetch, is_allowed_url, origin
+from authn.keys import MAX_KID_LENGTH, SigningKey, UnusableKey, rsa_public_key
 
 logger = logging.getLogger(__name__)
 
-MAX_KID_LENGTH = 256
-MAX_RSA_EXPONENT = 2**32
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
 
 
 class KeySetError(Exception):
     """A key set (or discovery document) could not be fetched or used; the message is safe to log."""
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class SigningKey:
-    """A public key fit to verify our tokens, as published under ``kid``."""
-
-    kid: str
-    public_key: RSAPublicKey
-    algorithm: str | None  # the JWK's "alg", when it names one
-    material: tuple[str, str]  # (n, e) as published, to recognise the same key on refresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,38 +86,9 @@ def signing_key(jwk: Any, policy: KeyPolicy) -> SigningKey:
     n, e = jwk.get("n"), jwk.get("e")
     try:
         public_key = rsa_public_key(n, e, min_bits=policy.min_rsa_bits, max_bits=policy.max_rsa_bits)
-    except KeySetError as err:
+    except UnusableKey as err:
         raise KeySetError(f"{label}: {err}") from err
     return SigningKey(kid=kid, public_key=public_key, algorithm=alg, material=(str(n), str(e)))
-
-
-def rsa_public_key(n_text: Any, e_text: Any, *, min_bits: int, max_bits: int) -> RSAPublicKey:
-    """The RSA key of a sane modulus and exponent, sizes bounded before any arithmetic on them.
-
-    Raises ``KeySetError`` saying what is wrong.
-    """
-    if not isinstance(n_text, str) or not isinstance(e_text, str):
-        raise KeySetError("n or e is missing")
-    if len(n_text) > max_bits // 6 + 4:
-        raise KeySetError(f"modulus is over {max_bits} bits")
-    if len(e_text) > 8:
-        raise KeySetError("exponent is not an odd number from 3 to 2^32")
-    try:
-        n = int.from_bytes(jose.b64url_decode_checked(n_text.rstrip("=")), "big")
-        e = int.from_bytes(jose.b64url_decode_checked(e_text.rstrip("=")), "big")
-    except ValueError as err:
-        raise KeySetError("n or e is not base64url") from err
-    bits = n.bit_length()
-    if not min_bits <= bits <= max_bits:
-        raise KeySetError(f"modulus is {bits} bits, outside {min_bits} to {max_bits}")
-    if n % 2 == 0:
-        raise KeySetError("modulus is even")
-    if e % 2 == 0 or not 3 <= e <= MAX_RSA_EXPONENT:
-        raise KeySetError("exponent is not an odd number from 3 to 2^32")
-    try:
-        return RSAPublicNumbers(e, n).public_key()
-    except ValueError as err:
-        raise KeySetError("n or e is unusable") from err
 
 
 def parse_key_set(document: bytes, policy: KeyPolicy) -> tuple[dict[str, SigningKey], list[str]]:

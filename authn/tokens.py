@@ -24,7 +24,7 @@ from jwt.algorithms import Algorithm, get_default_algorithms
 from authn import jose, metrics
 from authn.defaults import DEFAULTS
 from authn.errors import AuthnError, ExpiredToken, InvalidClaims, MalformedToken
-from authn.jwks import MAX_KID_LENGTH, SigningKey
+from authn.keys import MAX_KID_LENGTH, SigningKey
 
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})

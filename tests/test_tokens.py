@@ -34,7 +34,8 @@ from hypothesis import strategies as st
 
 from authn.errors import ExpiredToken, InvalidClaims, MalformedToken
 from authn.fetch import FetchLimits
-from authn.jwks import KeyPolicy, SigningKey, signing_key
+from authn.jwks import KeyPolicy, signing_key
+from authn.keys import SigningKey
 from authn.tokens import TokenValidator
 from tests.conftest import AUDIENCE, ISSUER, KID, PRIVATE_MESSAGE, public_jwk
 from tests.jwks_server import TenantServer
