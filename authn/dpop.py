@@ -94,8 +94,9 @@ class ProofValidator:
     def _check_claims(self, claims: dict[str, Any], *, method: str, url: str, access_token: str) -> None:
         if claims.get("htm") != method:
             raise InvalidProof("DPoP proof htm does not match the request method.")
-        htu = claims.get("htu")
-        if not isinstance(htu, str) or (htu != url and normalize_url(htu) != normalize_url(url)):
+        htu, request_url = claims.get("htu"), normalize_url(url)
+        # A request URL that does not parse matches nothing: not even an htu that does not parse either.
+        if request_url is None or not isinstance(htu, str) or (htu != url and normalize_url(htu) != request_url):
             raise InvalidProof("DPoP proof htu does not match the request URL.")
         iat, now = claims.get("iat"), self._clock()
         if not _is_number(iat) or not now - self.max_age <= iat <= now + self.leeway:
@@ -191,6 +192,7 @@ _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
+@functools.lru_cache(maxsize=256)  # a server answers a handful of URLs, each many times
 def normalize_url(url: str) -> str | None:
     """``scheme://host[:port]/path`` with case, default port, percent-encoding and dot segments normalised.
 

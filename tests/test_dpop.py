@@ -35,6 +35,8 @@ from django.urls import re_path
 from rest_framework.test import APIClient
 
 from authn import trust
+from authn.dpop import ProofValidator
+from authn.errors import InvalidProof
 from messages_api.views import PrivateScopedMessageApi
 from tests.conftest import AUDIENCE, ISSUER, SCOPED_MESSAGE, FakeClock, public_jwk
 from tests.dpop_client import ProofKey, b64url, compact_jws, segment, sign, thumbprint, token_hash, unsigned
@@ -492,6 +494,40 @@ def test_request_url_is_normalised_too(send, key, bound_token, host, htu):
 def test_proof_htu_with_percent_encoded_host_matches(send, key, bound_token):
     proof = key.proof("GET", f"http://test%73erver{PATH}", token=bound_token)
     assert send(bound_token, proof).status_code == 200
+
+
+UNPARSEABLE_HOST = "127.0.0.1:99999"  # an allowed host with a port out of range: Django builds a URL nothing parses
+UNPARSEABLE_URL = f"http://{UNPARSEABLE_HOST}{PATH}"
+HTU_FOR_AN_UNPARSEABLE_URL = [
+    pytest.param("", id="htu-empty"),
+    pytest.param("x", id="htu-not-a-url"),
+    pytest.param("wss://evil/ws", id="htu-websocket"),
+    pytest.param(UNPARSEABLE_URL, id="htu-the-same-unparseable-url"),
+]
+
+
+@pytest.mark.parametrize("htu", HTU_FOR_AN_UNPARSEABLE_URL)
+def test_request_url_that_does_not_parse_refuses_any_proof(settings, send, key, bound_token, htu):
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1"]
+    proof = key.proof("GET", htu, token=bound_token)
+    response = send(bound_token, proof, HTTP_HOST=UNPARSEABLE_HOST)
+    assert_refused(response, 401, *PROOF_REFUSED, bound_token, proof)
+
+
+@pytest.mark.parametrize("htu", HTU_FOR_AN_UNPARSEABLE_URL)
+def test_proof_validator_refuses_a_request_url_that_does_not_parse(key, htu):
+    validator = ProofValidator(algorithms=["ES256"])
+    with pytest.raises(InvalidProof, match="htu"):
+        validator.validate(
+            key.proof("GET", htu, token="a.b.c"), method="GET", url=UNPARSEABLE_URL, access_token="a.b.c"
+        )
+
+
+@pytest.mark.parametrize("htu", ["", "x", "wss://evil/ws", "http://testserver:99999/x"])
+def test_proof_validator_refuses_an_htu_that_does_not_parse(key, htu):
+    validator = ProofValidator(algorithms=["ES256"])
+    with pytest.raises(InvalidProof, match="htu"):
+        validator.validate(key.proof("GET", htu, token="a.b.c"), method="GET", url=URL, access_token="a.b.c")
 
 
 @pytest.mark.urls("tests.test_dpop")
