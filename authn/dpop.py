@@ -38,10 +38,12 @@ PROOF_TYPE = "dpop+jwt"
 KEY_TYPES: dict[str, tuple[str, str | None]] = {
     **{alg: ("EC", curve) for alg, curve in (("ES256", "P-256"), ("ES384", "P-384"), ("ES512", "P-521"))},
     **dict.fromkeys(("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"), ("RSA", None)),
-    "EdDSA": ("OKP", None),
+    "EdDSA": ("OKP", None),  # Ed25519 or Ed448 (RFC 8037)
+    "Ed25519": ("OKP", "Ed25519"),  # RFC 9864's fully specified name: EdDSA on Ed25519 alone
 }
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _ALGORITHMS: dict[str, Algorithm] = get_default_algorithms()
+_ALGORITHMS["Ed25519"] = _ALGORITHMS["EdDSA"]  # PyJWT's EdDSA verifies with the key it is given; the curve is pinned
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import jwt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
 from cryptography.x509.oid import NameOID
 from django.core.cache import caches
 from django.core.checks import Error, Warning, run_checks
@@ -154,6 +154,16 @@ def test_thumbprint_of_rfc7638_example_key_is_the_rfc_value():
     assert thumbprint(jwk) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
 
+def test_okp_thumbprint_of_rfc8037_example_key_is_the_rfc_value():
+    """RFC 8037 A.1 and A.3: the public JWK of its Ed25519 private key, and that key's thumbprint."""
+    private_key = ed25519.Ed25519PrivateKey.from_private_bytes(
+        base64.urlsafe_b64decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=")
+    )
+    jwk = client_jwk(private_key)
+    assert jwk == {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+    assert thumbprint(jwk) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+
+
 def test_client_proofs_verify_with_pyjwt(key):
     proof = key.proof("GET", URL, token="a.b.c")
     header = jwt.get_unverified_header(proof)
@@ -197,6 +207,44 @@ def test_rs256_proof_is_accepted_when_listed_and_refused_with_a_private_member(
     prime = b64url(unsigned(other_rsa_key.private_numbers().p))
     with_prime = rsa_key.proof("GET", URL, token=token, header={"jwk": {**rsa_key.jwk, "p": prime}})
     assert send(token, with_prime).json()["code"] == "invalid_dpop_proof"  # a private member, if not d
+
+
+EDWARDS_KEYS = {"Ed25519": ed25519.Ed25519PrivateKey.generate, "Ed448": ed448.Ed448PrivateKey.generate}
+
+
+@pytest.mark.parametrize(
+    ("curve", "alg", "listed", "status"),
+    [
+        pytest.param("Ed25519", "Ed25519", ["Ed25519"], 200, id="Ed25519-listed"),
+        pytest.param("Ed25519", "EdDSA", ["EdDSA"], 200, id="EdDSA-Ed25519-listed"),
+        pytest.param("Ed448", "EdDSA", ["EdDSA"], 200, id="EdDSA-Ed448-listed"),
+        pytest.param("Ed25519", "Ed25519", ["ES256", "EdDSA", "Ed25519"], 200, id="Ed25519-among-others"),
+        pytest.param("Ed25519", "Ed25519", ["ES256"], 401, id="Ed25519-not-listed"),
+        pytest.param("Ed25519", "EdDSA", ["ES256"], 401, id="EdDSA-not-listed"),
+        pytest.param("Ed25519", "EdDSA", ["Ed25519"], 401, id="EdDSA-where-only-Ed25519-is-listed"),
+        pytest.param("Ed25519", "Ed25519", ["EdDSA"], 401, id="Ed25519-where-only-EdDSA-is-listed"),
+        pytest.param("Ed448", "Ed25519", ["Ed25519"], 401, id="Ed25519-naming-an-Ed448-key"),
+    ],
+)
+def test_edwards_curve_proof_is_accepted_only_when_its_alg_is_listed(
+    settings, send, make_token, curve, alg, listed, status
+):
+    settings.AUTH0_DPOP_ALGORITHMS = listed
+    client = ProofKey(EDWARDS_KEYS[curve](), alg=alg)
+    token = make_token(cnf={"jkt": client.thumbprint})
+    response = send(token, client.proof("GET", URL, token=token))
+    assert response.status_code == status
+    if status == 401:
+        assert response.json()["code"] == "invalid_dpop_proof"
+
+
+def test_edwards_curve_proof_signed_by_another_key_is_refused(settings, send, make_token):
+    settings.AUTH0_DPOP_ALGORITHMS = ["Ed25519"]
+    client = ProofKey(ed25519.Ed25519PrivateKey.generate(), alg="Ed25519")
+    token = make_token(cnf={"jkt": client.thumbprint})
+    forged = client.proof("GET", URL, token=token, signer=ed25519.Ed25519PrivateKey.generate())
+    assert send(token, forged).json()["code"] == "invalid_dpop_proof"
+    assert send(token, client.proof("GET", URL, token=token)).status_code == 200
 
 
 # -- every rule of RFC 9449 §4.3, refused --------------------------------------------------------
@@ -1139,6 +1187,12 @@ def test_check_nonce_without_its_middleware_is_error(settings):
     assert "authn.E016" not in check_ids()
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "authn.middleware.DPoPNonceMiddleware"]
     assert "authn.E016" in check_ids()
+
+
+@pytest.mark.parametrize("algorithms", [["Ed25519"], ["EdDSA"], ["ES256", "Ed25519", "EdDSA", "RS256"]])
+def test_check_edwards_curve_dpop_algorithms_pass(settings, algorithms):
+    settings.AUTH0_DPOP_ALGORITHMS = algorithms
+    assert "authn.E014" not in check_ids()
 
 
 def test_check_default_dpop_settings_pass(settings):
