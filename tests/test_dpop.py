@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -49,6 +50,8 @@ URL = f"http://testserver{PATH}"  # what the test client's requests are, as Djan
 PROOF_REFUSED = ("invalid_dpop_proof", 'DPoP error="invalid_dpop_proof", algs="ES256"')
 TOKEN_REFUSED = ("invalid_header", 'DPoP error="invalid_token", algs="ES256"')
 BEARER_TOKEN_REFUSED = ("invalid_header", 'Bearer realm="api", error="invalid_token"')
+# A DPoP-bound token sent as Bearer where DPoP is accepted: both schemes offered (RFC 9449 §7.1).
+BOUND_AS_BEARER_REFUSED = ("invalid_header", 'Bearer realm="api", error="invalid_token", DPoP algs="ES256"')
 NONCE_REQUIRED = ("use_dpop_nonce", 'DPoP error="use_dpop_nonce", algs="ES256"')
 BASE64URL_ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 
@@ -656,7 +659,7 @@ BEARER_INVALID_REQUEST = 'Bearer realm="api", error="invalid_request"'
 MODES = {
     ("allowed", "nothing"): (401, NO_CREDENTIALS, 'Bearer realm="api", DPoP algs="ES256"'),
     ("allowed", "bearer-unbound"): (200, None, None),
-    ("allowed", "bearer-bound"): (401, *BEARER_TOKEN_REFUSED),
+    ("allowed", "bearer-bound"): (401, *BOUND_AS_BEARER_REFUSED),
     ("allowed", "dpop-bound"): (200, None, None),
     ("allowed", "dpop-unbound"): (401, *TOKEN_REFUSED),
     ("required", "nothing"): (401, NO_CREDENTIALS, 'DPoP algs="ES256"'),
@@ -698,7 +701,51 @@ class TestModes:
 
 def test_bound_token_as_bearer_with_a_valid_proof_is_still_refused(send, key, bound_token):
     response = send(bound_token, key.proof("GET", URL, token=bound_token), scheme="Bearer")
-    assert_refused(response, 401, *BEARER_TOKEN_REFUSED, bound_token)
+    assert_refused(response, 401, *BOUND_AS_BEARER_REFUSED, bound_token)
+
+
+def test_bound_token_as_bearer_challenge_offers_the_listed_dpop_algorithms(settings, send, bound_token):
+    settings.AUTH0_DPOP_ALGORITHMS = ["ES256", "Ed25519"]
+    response = send(bound_token, scheme="Bearer")
+    challenge = 'Bearer realm="api", error="invalid_token", DPoP algs="ES256 Ed25519"'
+    assert_refused(response, 401, "invalid_header", challenge, bound_token)
+
+
+README_TEXT = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+
+
+def dpop_without_scope(case: Case) -> tuple[str, str, str]:
+    token = case.make_token(scope="openid", cnf={"jkt": case.key.thumbprint})
+    return "DPoP", token, case.key.proof("GET", URL, token=token)
+
+
+# Each refusal the README documents, in the default mode: (scheme, token, proof) sent, and the challenge answered.
+DOCUMENTED_CHALLENGES = [
+    pytest.param(lambda c: ("", None, None), 401, "authorization_header_missing",
+                 'Bearer realm="api", DPoP algs="ES256"', id="no-credentials"),
+    pytest.param(lambda c: ("Basic", "dXNlcjpwYXNz", None), 401, "invalid_header",
+                 'Bearer realm="api", error="invalid_request"', id="another-scheme"),
+    pytest.param(lambda c: ("Bearer", "x.y.z", None), 401, *BEARER_TOKEN_REFUSED, id="malformed-token"),
+    pytest.param(lambda c: ("Bearer", c.make_token(exp=1_600_000_000, iat=1_599_990_000), None), 401,
+                 "token_expired", 'Bearer realm="api", error="invalid_token"', id="expired-token"),
+    pytest.param(lambda c: ("Bearer", c.make_token(aud="https://other.example.com"), None), 401, "invalid_claims",
+                 'Bearer realm="api", error="invalid_token"', id="other-audience"),
+    pytest.param(lambda c: ("Bearer", c.bound(**{"x5t#S256": "abc"}), None), 401, *BEARER_TOKEN_REFUSED,
+                 id="certificate-bound-without-certificate"),
+    pytest.param(lambda c: ("Bearer", c.make_token(scope="openid"), None), 403, "insufficient_scope",
+                 'Bearer realm="api", error="insufficient_scope", scope="read:messages"', id="bearer-scope"),
+    pytest.param(lambda c: ("DPoP", c.token, None), 401, *PROOF_REFUSED, id="dpop-without-proof"),
+    pytest.param(lambda c: ("DPoP", c.make_token(), None), 401, *TOKEN_REFUSED, id="dpop-unbound-token"),
+    pytest.param(dpop_without_scope, 403, "insufficient_scope",
+                 'DPoP error="insufficient_scope", scope="read:messages", algs="ES256"', id="dpop-scope"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("build", "status", "code", "challenge"), DOCUMENTED_CHALLENGES)
+def test_documented_challenges_are_unchanged(send, case, build, status, code, challenge):
+    scheme, token, proof = build(case)
+    assert_refused(send(token, proof, scheme=scheme), status, code, challenge)
+    assert f"`{challenge}`" in README_TEXT
 
 
 def test_insufficient_scope_through_dpop_gets_the_dpop_challenge(send, make_token, key):

@@ -171,7 +171,7 @@ def test_two_dpop_header_lines_are_refused(servers, key, bound_token):
 def test_bound_token_as_bearer_is_refused(servers, make_token, bound_token):
     response = servers.replay[0].get(PATH, bound_token)
     assert_refused(response, 401, "invalid_header")
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token"'
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token", DPoP algs="ES256"'
     assert servers.replay[1].get(PATH, make_token()).status_code == 200
 
 
