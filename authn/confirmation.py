@@ -66,4 +66,4 @@ def check_proof(request: Request, jkt: Any, token: str) -> None:
     now = trust.wall_clock()
     if policy.dpop_nonce and (proof.nonce is None or not nonces.is_valid(proof.nonce, policy.dpop_nonce_seconds, now)):
         raise NonceRequired
-    replay.remember(proof, policy.replay_cache, expires_at=proof.iat + policy.replay_seconds, now=now)
+    replay.remember(proof, policy.replay_store, expires_at=proof.iat + policy.replay_seconds, now=now)

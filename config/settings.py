@@ -77,7 +77,8 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"].update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
 
 # REDIS_URL: a cache every worker and host shares, so a DPoP proof accepted once is refused everywhere
-# after. Short socket timeouts: an unreachable Redis fails DPoP requests fast (503), never hangs them.
+# after (AUTH0_DPOP_REPLAY_CACHE below). Short socket timeouts: an unreachable Redis fails DPoP requests
+# fast (503), never hangs them.
 REDIS_URL = env.str("REDIS_URL", default="")
 CACHES = {
     "default": {
@@ -166,6 +167,8 @@ AUTH0_JWKS_URL = env.str("AUTH0_JWKS_URL", default="")
 AUTH0_OIDC_DISCOVERY = env.bool("AUTH0_OIDC_DISCOVERY", default=False)
 AUTH0_DPOP = env.str("AUTH0_DPOP", default="allowed")
 AUTH0_DPOP_NONCE = env.bool("AUTH0_DPOP_NONCE", default=False)
+# DPoP proofs already used: in Redis with REDIS_URL (every host), else in authn's file on this host (its workers).
+AUTH0_DPOP_REPLAY_CACHE = "default" if REDIS_URL else ""
 AUTH0_MTLS_CLIENT_CERT_HEADER = env.str("AUTH0_MTLS_CLIENT_CERT_HEADER", default="")
 
 # -- CORS: listed single-page apps may call the API with an Authorization header ----

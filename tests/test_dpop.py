@@ -7,13 +7,18 @@ thumbprints are computed there too, and checked against RFC 7638's own example.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import io
 import json
 import logging
+import os
 import secrets
+import sqlite3
+import stat
 import string
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -38,6 +43,7 @@ from rest_framework.test import APIClient
 from authn import trust
 from authn.dpop import ProofValidator
 from authn.errors import InvalidProof
+from authn.replay import host_store
 from messages_api.views import PrivateScopedMessageApi
 from tests.conftest import AUDIENCE, ISSUER, SCOPED_MESSAGE, FakeClock, public_jwk
 from tests.dpop_client import ProofKey, b64url, compact_jws, segment, sign, thumbprint, token_hash, unsigned
@@ -60,8 +66,9 @@ urlpatterns = [re_path("^api/caf\u00e9~/?$", PrivateScopedMessageApi.as_view())]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def tenant(rsa_key) -> Iterator[TenantServer]:
-    """One stand-in tenant for the module (conftest's is per test), and the DPoP defaults whatever the environment says.
+def tenant(rsa_key, tmp_path_factory) -> Iterator[TenantServer]:
+    """One stand-in tenant for the module (conftest's is per test), and the DPoP defaults whatever the environment
+    says, with authn's replay store in a file of the module's own.
 
     With the module clock below, the validator and its key set are built once and kept from test to test (a
     key set fetch costs ~0.1 s); a test changing an ``AUTH0_*`` setting still gets a fresh one, as authn
@@ -78,6 +85,8 @@ def tenant(rsa_key) -> Iterator[TenantServer]:
         AUTH0_DPOP_NONCE=False,
         AUTH0_MTLS_CLIENT_CERT_HEADER="",
         AUTH0_REFUSAL_LOG_RATE=0,
+        AUTH0_DPOP_REPLAY_CACHE="",
+        AUTH0_DPOP_REPLAY_FILE=str(tmp_path_factory.mktemp("replay") / "jti.sqlite3"),
     ):
         yield server
     server.stop()
@@ -107,14 +116,6 @@ def _fresh_validator() -> None:
 def api() -> APIClient:
     """One client for the module: a new one loads the middleware again (~0.1 s with WhiteNoise's finders)."""
     return APIClient()
-
-
-@pytest.fixture(autouse=True)
-def _replay_cache(settings) -> None:
-    """A replay cache of this test's own (a per-process one, as without REDIS_URL)."""
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"dpop-{uuid.uuid4()}"}
-    }
 
 
 @pytest.fixture
@@ -811,7 +812,7 @@ def test_replay_cache_is_the_configured_alias(settings, send, key, bound_token):
 
 @pytest.fixture
 def unreachable_replay_cache(settings):
-    """Django's Redis backend pointed at a loopback port nobody listens on."""
+    """Django's Redis backend pointed at a loopback port nobody listens on, as the replay cache."""
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -819,6 +820,7 @@ def unreachable_replay_cache(settings):
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
+    settings.AUTH0_DPOP_REPLAY_CACHE = "default"
 
 
 def test_unreachable_replay_cache_fails_closed_with_503(unreachable_replay_cache, send, call, make_token, key, caplog):
@@ -836,6 +838,173 @@ def test_unreachable_replay_cache_fails_closed_with_503(unreachable_replay_cache
     assert "Traceback" not in caplog.text
     assert call(PATH, token=make_token()).status_code == 200  # Bearer needs no replay cache
     assert call("/api/public").status_code == 200
+
+
+# -- authn's replay store: one file every worker of the host shares ----------------------------------------------
+
+REPLAY_WINDOW = 330  # seconds a proof is remembered past its iat: the default max age (300) and leeway (30)
+REPLAY_STORE_UNAVAILABLE = ("replay_cache_unavailable", None)
+
+
+@pytest.fixture
+def replay_file(settings, tmp_path) -> Path:
+    """A replay store of this test's own."""
+    settings.AUTH0_DPOP_REPLAY_FILE = str(tmp_path / "jti.sqlite3")
+    return tmp_path / "jti.sqlite3"
+
+
+def assert_store_unavailable(response, *secrets_sent: str) -> None:
+    assert_refused(response, 503, *REPLAY_STORE_UNAVAILABLE, *secrets_sent)
+    assert int(response["Retry-After"]) >= 1
+
+
+def test_replay_after_320_other_proofs_is_refused_to_the_end_of_its_window(fake_time, send, key, bound_token):
+    """A per-process cache culling at 300 entries accepted it again; the store keeps every entry until it expires."""
+    fake_time.now = float(int(fake_time.now))
+    victim = key.proof("GET", URL, token=bound_token, iat=int(fake_time.now) + 30)  # valid until iat + 300
+    assert send(bound_token, victim).status_code == 200
+    for _ in range(320):
+        assert send(bound_token, key.proof("GET", URL, token=bound_token, iat=int(fake_time.now))).status_code == 200
+    fake_time.advance(REPLAY_WINDOW - 1)  # the victim's last second of validity, the others long expired
+    assert_refused(send(bound_token, victim), 401, *PROOF_REFUSED, bound_token, victim)
+
+
+def test_full_replay_store_refuses_new_proofs_until_entries_expire(
+    settings, replay_file, fake_time, send, call, make_token, key, bound_token, caplog
+):
+    settings.AUTH0_DPOP_REPLAY_MAX_ENTRIES = 3
+
+    def fresh() -> str:
+        return key.proof("GET", URL, token=bound_token, iat=int(fake_time.now))
+
+    fake_time.now = float(int(fake_time.now))
+    for _ in range(3):
+        assert send(bound_token, fresh()).status_code == 200
+    with caplog.at_level(logging.INFO, logger="authn"):
+        refused = send(bound_token, proof := fresh())
+    assert_store_unavailable(refused, bound_token, proof)
+    [line] = [r for r in caplog.records if r.getMessage().startswith("refused")]
+    assert line.refusal["reason"] == "full"
+    assert call(PATH, token=make_token()).status_code == 200  # Bearer needs no replay store
+    fake_time.advance(REPLAY_WINDOW - 1)  # nothing has expired: nothing is forgotten
+    assert_store_unavailable(send(bound_token, fresh()))
+    fake_time.advance(1)  # the first three have expired
+    for _ in range(3):
+        assert send(bound_token, fresh()).status_code == 200
+    assert_store_unavailable(send(bound_token, fresh()))
+
+
+def test_locked_replay_store_answers_503_and_serves_again_once_released(replay_file, send, key, bound_token, caplog):
+    assert send(bound_token, key.proof("GET", URL, token=bound_token)).status_code == 200  # creates the store
+    holder = sqlite3.connect(replay_file, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # another process writing, for longer than a worker waits
+        with caplog.at_level(logging.INFO, logger="authn"):
+            response = send(bound_token, proof := key.proof("GET", URL, token=bound_token))
+        assert_store_unavailable(response, bound_token, proof)
+        [line] = [r for r in caplog.records if r.getMessage().startswith("refused")]
+        assert line.refusal["reason"] == "sqlite3.OperationalError"
+        assert "Traceback" not in caplog.text
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+    assert send(bound_token, proof).status_code == 200  # refused unchecked, so not used up
+
+
+@pytest.mark.parametrize("made_again_by_another_worker", [False, True])
+def test_replay_store_deleted_while_serving_is_followed_to_the_new_file(
+    replay_file, fake_time, send, key, bound_token, made_again_by_another_worker
+):
+    """SQLite would go on writing to the deleted file, alone with it: every worker moves to the new one."""
+    assert send(bound_token, key.proof("GET", URL, token=bound_token)).status_code == 200
+    for path in replay_file.parent.glob(f"{replay_file.name}*"):  # and SQLite's journal beside it
+        path.unlink()
+    if made_again_by_another_worker:
+        host_store(str(replay_file), 100).add(bytes(32), expires_at=fake_time.now + 1, now=fake_time.now)
+    proof = key.proof("GET", URL, token=bound_token)
+    assert send(bound_token, proof).status_code == 200
+    assert send(bound_token, proof).json()["code"] == "invalid_dpop_proof"
+    with contextlib.closing(sqlite3.connect(replay_file)) as another_worker:
+        assert another_worker.execute("SELECT count(*) FROM jti").fetchone() == (1 + made_again_by_another_worker,)
+
+
+def make_directory(path: Path) -> None:
+    path.mkdir()
+
+
+def make_garbage(path: Path) -> None:
+    path.write_bytes(secrets.token_bytes(4096))
+
+
+def make_readable_by_others(path: Path) -> None:
+    path.write_bytes(b"")
+    path.chmod(0o644)
+
+
+def make_symlink(path: Path) -> None:
+    target = path.with_name("elsewhere.sqlite3")
+    target.write_bytes(b"")
+    target.chmod(0o600)
+    path.symlink_to(target)
+
+
+def make_read_only(path: Path) -> None:
+    path.write_bytes(b"")
+    path.chmod(0o400)
+
+
+@pytest.mark.parametrize(
+    ("name", "prepare"),
+    [
+        pytest.param("missing/jti.sqlite3", lambda path: None, id="in-a-missing-directory"),
+        pytest.param("jti.sqlite3", make_directory, id="a-directory"),
+        pytest.param("jti.sqlite3", make_garbage, id="not-a-database"),
+        pytest.param("jti.sqlite3", make_readable_by_others, id="readable-by-others"),
+        pytest.param("jti.sqlite3", make_symlink, id="a-symlink"),
+        pytest.param(
+            "jti.sqlite3",
+            make_read_only,
+            id="read-only",
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files"),
+        ),
+    ],
+)
+def test_unusable_replay_store_answers_503_without_a_traceback(
+    settings, tmp_path, send, call, make_token, key, bound_token, caplog, name, prepare
+):
+    path = tmp_path / name
+    prepare(path)
+    settings.AUTH0_DPOP_REPLAY_FILE = str(path)
+    with caplog.at_level(logging.INFO, logger="authn"):
+        response = send(bound_token, proof := key.proof("GET", URL, token=bound_token))
+    assert_store_unavailable(response, bound_token, proof)
+    assert "Traceback" not in caplog.text
+    assert call(PATH, token=make_token()).status_code == 200  # Bearer needs no replay store
+
+
+def test_default_replay_store_is_private_to_the_user_in_the_temp_directory(
+    settings, tmp_path, monkeypatch, send, key, bound_token
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    settings.AUTH0_DPOP_REPLAY_FILE = ""
+    proof = key.proof("GET", URL, token=bound_token)
+    assert send(bound_token, proof).status_code == 200
+    directory = tmp_path / f"authn-dpop-replay-{os.getuid()}"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE((directory / "jti.sqlite3").stat().st_mode) == 0o600
+    assert send(bound_token, proof).json()["code"] == "invalid_dpop_proof"
+
+
+def test_default_replay_store_directory_others_may_write_is_refused(
+    settings, tmp_path, monkeypatch, send, key, bound_token
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    settings.AUTH0_DPOP_REPLAY_FILE = ""
+    directory = tmp_path / f"authn-dpop-replay-{os.getuid()}"
+    directory.mkdir()
+    directory.chmod(0o777)  # as if someone else made it first
+    assert_store_unavailable(send(bound_token, key.proof("GET", URL, token=bound_token)))
+    assert not (directory / "jti.sqlite3").exists()
 
 
 # -- server nonces ----------------------------------------------------------------------------------------------
@@ -1217,16 +1386,78 @@ def test_check_dpop_misconfiguration_is_error(settings, setting, value, error):
 
 def test_check_dummy_replay_cache_is_error(settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    settings.AUTH0_DPOP_REPLAY_CACHE = "default"
     assert "authn.E015" in check_ids()
     settings.AUTH0_DPOP = "disabled"
     assert "authn.E015" not in check_ids()
 
 
-def test_check_deploy_warns_of_a_per_process_replay_cache(settings):
-    assert "authn.W001" in check_ids(Warning, deploy=True)
+def test_check_deploy_warns_that_the_host_replay_store_is_not_shared_across_hosts(settings):
+    [warning] = [m for m in run_checks(include_deployment_checks=True) if m.id == "authn.W001"]
+    assert "other hosts" in warning.msg
+    assert "AUTH0_DPOP_REPLAY_CACHE" in warning.hint
     assert "authn.W001" not in check_ids(Warning)  # only with --deploy
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}}
+    settings.AUTH0_DPOP_REPLAY_CACHE = "default"
     assert "authn.W001" not in check_ids(Warning, deploy=True)
+    settings.AUTH0_DPOP_REPLAY_CACHE = ""
+    settings.AUTH0_DPOP = "disabled"
+    assert "authn.W001" not in check_ids(Warning, deploy=True)
+
+
+@pytest.mark.parametrize(
+    ("backend", "location"),
+    [
+        pytest.param("django.core.cache.backends.locmem.LocMemCache", "replay", id="LocMemCache"),
+        pytest.param("django.core.cache.backends.filebased.FileBasedCache", "{tmp_path}/cache", id="FileBasedCache"),
+        pytest.param("django.core.cache.backends.db.DatabaseCache", "replay_cache", id="DatabaseCache"),
+    ],
+)
+def test_check_replay_cache_that_culls_entries_is_error(settings, tmp_path, backend, location):
+    settings.CACHES = {
+        **settings.CACHES,
+        "replay": {"BACKEND": backend, "LOCATION": location.format(tmp_path=tmp_path)},
+    }
+    settings.AUTH0_DPOP_REPLAY_CACHE = "replay"
+    [error] = [m for m in run_checks() if m.id == "authn.E027"]
+    assert f"'replay' is a {backend.rpartition('.')[2]}" in error.msg
+    assert "before they expire" in error.msg
+    assert "AUTH0_DPOP_REPLAY_CACHE" in error.hint
+    settings.AUTH0_DPOP = "disabled"
+    assert "authn.E027" not in check_ids()
+
+
+@pytest.mark.parametrize(
+    ("value", "prepare"),
+    [
+        pytest.param("{tmp_path}/missing/jti.sqlite3", lambda tmp_path: None, id="in-a-missing-directory"),
+        pytest.param("{tmp_path}", lambda tmp_path: None, id="a-directory"),
+        pytest.param("{tmp_path}/jti.sqlite3", lambda tmp_path: make_readable_by_others(tmp_path / "jti.sqlite3"),
+                     id="readable-by-others"),
+        pytest.param(42, lambda tmp_path: None, id="not-a-path"),
+    ],
+)  # fmt: skip
+def test_check_replay_store_that_cannot_be_used_is_error(settings, tmp_path, value, prepare):
+    prepare(tmp_path)
+    settings.AUTH0_DPOP_REPLAY_FILE = value.format(tmp_path=tmp_path) if isinstance(value, str) else value
+    [error] = [m for m in run_checks() if m.id == "authn.E028"]
+    assert "AUTH0_DPOP_REPLAY_FILE" in error.msg + error.hint
+    settings.AUTH0_DPOP_REPLAY_CACHE = "default"  # not used then
+    assert "authn.E028" not in check_ids()
+
+
+def test_check_replay_store_in_a_usable_file_passes(settings, tmp_path):
+    settings.AUTH0_DPOP_REPLAY_FILE = str(tmp_path / "jti.sqlite3")
+    assert not {"authn.E027", "authn.E028"} & check_ids()
+    assert stat.S_IMODE((tmp_path / "jti.sqlite3").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"), [("AUTH0_DPOP_REPLAY_MAX_ENTRIES", 0), ("AUTH0_DPOP_REPLAY_MAX_ENTRIES", "9")]
+)
+def test_check_replay_store_size_that_is_not_positive_is_error(settings, setting, value):
+    setattr(settings, setting, value)
+    assert "authn.E008" in check_ids()
 
 
 def test_check_nonce_without_its_middleware_is_error(settings):
@@ -1243,4 +1474,5 @@ def test_check_edwards_curve_dpop_algorithms_pass(settings, algorithms):
 
 
 def test_check_default_dpop_settings_pass(settings):
-    assert not {i for i in check_ids() if i in {"authn.E013", "authn.E014", "authn.E015", "authn.E016"}}
+    dpop_checks = {"authn.E013", "authn.E014", "authn.E015", "authn.E016", "authn.E027", "authn.E028"}
+    assert not dpop_checks & check_ids(deploy=True)

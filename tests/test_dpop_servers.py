@@ -4,6 +4,8 @@ Two servers (two workers of two threads each) share one private redis-server
 through ``REDIS_URL`` and one ``DJANGO_SECRET_KEY``: a proof accepted once is
 refused by every worker of every server; without Redis, DPoP requests fail
 closed while Bearer ones go on; a nonce one server issues, the other accepts.
+A server started without ``REDIS_URL`` at all keeps its proofs in authn's
+replay store, which both its workers share.
 """
 
 from __future__ import annotations
@@ -200,6 +202,29 @@ def test_without_redis_dpop_fails_closed_and_bearer_goes_on(servers, redis_serve
     answered_by_both_workers(
         server, lambda: dpop_get(server, bound_token, key.proof("GET", url_of(server), token=bound_token)), 200
     )
+
+
+@pytest.fixture(scope="module")
+def host_store_server(tenant_server, tmp_path_factory) -> Iterator[Server]:
+    """Two workers configured as a new user runs them: no REDIS_URL, so authn's replay store on this host."""
+    port = free_port()
+    env = {**tenant_env(tenant_server), "REDIS_URL": ""}
+    server = start(gunicorn(port, workers=2), env, tmp_path_factory.mktemp("host-store") / "server.log", port)
+    yield server
+    stop(server)
+    assert_clean(server.log_text())
+
+
+def test_proof_sent_to_both_workers_without_redis_is_accepted_once(host_store_server, key, bound_token):
+    """Each worker once kept a cache of its own: the same proof was accepted by each."""
+    server = host_store_server
+    proof = key.proof("GET", url_of(server), token=bound_token)
+    offset, statuses = len(server.log_text()), []
+    while len(statuses) < 20 or len({pid for pid, _ in wait_for_log(server, offset, SERVED_BY, len(statuses))}) < 2:
+        if len(statuses) == 60:
+            pytest.fail(f"60 requests never reached the second worker of {server.url}")
+        statuses.append(dpop_get(server, bound_token, proof).status_code)  # a new connection each
+    assert sorted(statuses) == [200] + [401] * (len(statuses) - 1)
 
 
 def test_nonce_issued_by_one_server_is_accepted_by_the_other(servers, key, bound_token):
