@@ -107,9 +107,10 @@ SETTINGS = (
     ),
     Setting(
         "AUTH0_DPOP_REPLAY_MAX_ENTRIES",
-        100_000,
+        1_000_000,
         Kind.POSITIVE,
-        "most proofs authn's replay store remembers at once; when full, new DPoP proofs get 503 until some expire",
+        "most proofs authn's replay store holds (those of the last one or two windows of max age + leeway, "
+        "about 26 bytes each); when full, new DPoP proofs get 503 until the older ones expire",
     ),
     Setting("AUTH0_DPOP_NONCE", False, Kind.BOOLEAN, "require DPoP proofs to carry a nonce this API issued"),
     Setting("AUTH0_DPOP_NONCE_SECONDS", 300, Kind.POSITIVE, "how long an issued DPoP nonce is accepted"),

@@ -3,10 +3,11 @@
 Two stores, as ``AUTH0_DPOP_REPLAY_CACHE`` says:
 
 - unset: ``HostStore``, a SQLite file every worker of this host shares
-  (``AUTH0_DPOP_REPLAY_FILE``). The hashed (key, ``jti``) is unique in it, so
-  the INSERT is the test-and-set. An entry is never dropped before it expires:
-  holding ``AUTH0_DPOP_REPLAY_MAX_ENTRIES`` entries, it refuses new proofs
-  until the oldest expire. Other hosts do not see it.
+  (``AUTH0_DPOP_REPLAY_FILE``). The hashed (key, ``jti``) is its primary key,
+  so one INSERT is the test-and-set. A key is never dropped before it expires:
+  keys go a table at a time, once the last of a table's keys has expired.
+  Holding ``AUTH0_DPOP_REPLAY_MAX_ENTRIES`` keys, it refuses new proofs until
+  then. Other hosts do not see it.
 - a Django cache alias (Redis, for several hosts): ``cache.add`` is atomic
   (``SET NX``), so two workers or hosts racing with one proof cannot both win.
 
@@ -25,6 +26,7 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,14 +60,14 @@ def remember(proof: Proof, store: ReplayStore, *, expires_at: float, now: float)
         raise InvalidProof("DPoP proof has been used before.")
 
 
-def store(cache_alias: str, file: Any, max_entries: int) -> ReplayStore:
+def store(cache_alias: str, file: Any, max_entries: int, clock: Callable[[], float] = time.monotonic) -> ReplayStore:
     """The store the settings name: a Django cache if ``cache_alias`` is set, else the host's file."""
-    return CacheStore(cache_alias) if cache_alias else host_store(file, max_entries)
+    return CacheStore(cache_alias) if cache_alias else host_store(file, max_entries, clock)
 
 
-def host_store(file: Any, max_entries: int) -> HostStore:
+def host_store(file: Any, max_entries: int, clock: Callable[[], float] = time.monotonic) -> HostStore:
     """The store in ``file``, or by default in a directory of this user's own in the system temporary directory."""
-    return HostStore(Path(file) if file else default_file(), max_entries, own_directory=not file)
+    return HostStore(Path(file) if file else default_file(), max_entries, own_directory=not file, clock=clock)
 
 
 class CacheStore:
@@ -80,41 +82,76 @@ class CacheStore:
 
 
 class StoreFull(Exception):
-    """The host store holds its most entries, and the oldest has not expired."""
+    """The host store holds its most entries, none of which it may drop yet."""
 
 
-# The keys in the order they came (rowid), so the oldest are dropped first and the count is the span of rowids.
-_SCHEMA = "CREATE TABLE IF NOT EXISTS jti (key BLOB NOT NULL UNIQUE, expires REAL NOT NULL)"
-_ADD = "INSERT OR IGNORE INTO jti VALUES (?1, ?2)"  # a key kept, expired or not, is a jti used before
-# The two oldest, those expired: a request adds one, so the store holds about what is live. Out of order (an
-# older proof, a newer one dated ahead) an expired one waits for those before it: kept longer, never shorter.
-_PURGE_SOME = "DELETE FROM jti WHERE rowid IN (SELECT rowid FROM jti ORDER BY rowid LIMIT 2) AND expires <= ?1"
-_PURGE_EXPIRED = (  # every entry older than the oldest not expired
-    "DELETE FROM jti WHERE rowid < coalesce("
-    "(SELECT rowid FROM jti WHERE expires > ?1 ORDER BY rowid LIMIT 1), (SELECT max(rowid) FROM jti) + 1)"
+# Two tables take turns: one takes new keys while the other, closed, waits for the last of its keys to expire;
+# then it is emptied at once (no row is read) and takes the next turn. A key is a rowid: one B-tree to write.
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS jti0 (key INTEGER PRIMARY KEY, expires REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS jti1 (key INTEGER PRIMARY KEY, expires REAL NOT NULL)",
+    # until: when the last of the table's keys expires; entries: how many it holds
+    "CREATE TABLE IF NOT EXISTS turns "
+    "(name TEXT PRIMARY KEY, taking INTEGER NOT NULL, until REAL NOT NULL, entries INTEGER NOT NULL) WITHOUT ROWID",
+    "INSERT OR IGNORE INTO turns VALUES ('jti0', 1, 0, 0), ('jti1', 0, 0, 0)",
+    "CREATE TRIGGER IF NOT EXISTS jti0_added AFTER INSERT ON jti0 BEGIN "
+    "UPDATE turns SET entries = entries + 1, until = max(until, NEW.expires) WHERE name = 'jti0'; END",
+    "CREATE TRIGGER IF NOT EXISTS jti1_added AFTER INSERT ON jti1 BEGIN "
+    "UPDATE turns SET entries = entries + 1, until = max(until, NEW.expires) WHERE name = 'jti1'; END",
 )
-_ENTRIES = "SELECT coalesce((SELECT max(rowid) FROM jti) - (SELECT min(rowid) FROM jti) + 1, 0)"  # all added since
+# One statement, so one write transaction: added unless either table holds the key (a jti used before) or the
+# store is full. Any table may take a key (a worker's idea of whose turn it is can be a second old): its
+# trigger counts it and moves its table's expiry.
+_ADD = {
+    "jti0": "INSERT OR IGNORE INTO jti0 SELECT ?1, ?2 "
+    "WHERE NOT EXISTS (SELECT * FROM jti1 WHERE key = ?1) AND (SELECT sum(entries) FROM turns) < ?3",
+    "jti1": "INSERT OR IGNORE INTO jti1 SELECT ?1, ?2 "
+    "WHERE NOT EXISTS (SELECT * FROM jti0 WHERE key = ?1) AND (SELECT sum(entries) FROM turns) < ?3",
+}
+_ENTRIES = "SELECT sum(entries) FROM turns"
+_TURNS = "SELECT name, until, entries FROM turns ORDER BY taking DESC"  # the table taking keys first
+_SWAP = "UPDATE turns SET taking = NOT taking"
+_EMPTY = {"jti0": "DELETE FROM jti0", "jti1": "DELETE FROM jti1"}  # no WHERE: its pages freed, no row read
+_EMPTIED = "UPDATE turns SET until = 0, entries = 0 WHERE name = ?1"
+
+_forks = 0  # how many forks made this process: a connection opened before the last one is its parent's
+
+
+def _count_fork() -> None:
+    global _forks  # noqa: PLW0603 - one count per process
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
 
 
 class HostStore:
     """Keys in a SQLite file every worker of a host shares: kept until they expire; when full, new ones refused."""
 
-    def __init__(self, path: Path, max_entries: int, *, own_directory: bool = False) -> None:
+    def __init__(
+        self, path: Path, max_entries: int, *, own_directory: bool = False, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.path, self.max_entries, self.own_directory = path, max_entries, own_directory
+        self._clock = clock
         self._lock = threading.Lock()  # one connection per process, used by one thread at a time
         self._connection: sqlite3.Connection | None = None
-        self._opened: tuple[int, int] | None = None  # the process and the file (inode) it was opened in
+        self._opened_after = 0  # the forks that had made this process when the connection was opened
+        self._inode: int | None = None  # the file's when the connection was opened
+        self._upkeep_at = -math.inf  # when to look after the file and the tables again
+        self._taking = "jti0"
 
     def add(self, key: bytes, *, expires_at: float, now: float) -> bool:
+        # 64 bits: with a million kept, a new proof meets one's rowid once in 10**13 (a needless 401, never a pass).
+        rowid = int.from_bytes(key[:8], "big", signed=True)
         with self._lock:
-            db = self._database()
-            _begin_writing(db)
-            with db:  # commits, or rolls back whatever was raised
-                full = self._full(db, now)
-                added = not full and db.execute(_ADD, (key, expires_at)).rowcount == 1
-        if full:
-            raise StoreFull
-        return added
+            db = self._database(now)
+            added = self._insert(db, rowid, expires_at)
+            if not added and self._full(db):
+                self._upkeep(db, now)  # a table whose keys have all expired since makes room
+                added = self._insert(db, rowid, expires_at)
+                if not added and self._full(db):
+                    raise StoreFull
+            return added
 
     def check(self) -> None:
         """Open the store (creating it if need be), check it whole, and close it; raises what a request would meet."""
@@ -125,27 +162,37 @@ class HostStore:
         finally:
             db.close()
 
-    def _full(self, db: sqlite3.Connection, now: float) -> bool:
-        """Whether the store holds its most entries, once the expired ones it may drop are dropped."""
-        db.execute(_PURGE_SOME, (now,))
-        if db.execute(_ENTRIES).fetchone()[0] < self.max_entries:
-            return False
-        db.execute(_PURGE_EXPIRED, (now,))
+    def _insert(self, db: sqlite3.Connection, rowid: int, expires_at: float) -> bool:
+        return _writing(db, _ADD[self._taking], (rowid, expires_at, self.max_entries)).rowcount == 1
+
+    def _full(self, db: sqlite3.Connection) -> bool:
         return bool(db.execute(_ENTRIES).fetchone()[0] >= self.max_entries)
 
-    def _database(self) -> sqlite3.Connection:
-        """This process's connection to the file at ``path``: a new one after a fork, and once the file is deleted
-        or replaced (SQLite would go on writing to the old one, which a new worker does not read)."""
-        if self._connection is None or self._opened != self._identity():
-            self._connection = self._open()
-            self._opened = self._identity()
+    def _database(self, now: float) -> sqlite3.Connection:
+        """This process's connection, looked after once a second (a stat or a transaction costs as much as a
+        request's): a new one after a fork, or once the file is deleted or replaced (SQLite would go on writing to
+        the old one, which a new worker does not read); the tables emptied and their turns taken."""
+        moment = self._clock()
+        if self._connection is not None and self._opened_after == _forks and moment < self._upkeep_at:
+            return self._connection
+        if self._connection is None or self._opened_after != _forks or _inode(self.path) != self._inode:
+            self._connection, self._opened_after = self._open(), _forks
+            self._inode = _inode(self.path)
+        self._upkeep(self._connection, now)
+        self._upkeep_at = moment + 1
         return self._connection
 
-    def _identity(self) -> tuple[int, int] | None:
-        try:
-            return os.getpid(), os.stat(self.path).st_ino
-        except FileNotFoundError:
-            return None
+    def _upkeep(self, db: sqlite3.Connection, now: float) -> None:
+        """Empty the tables whose keys have all expired; an empty closed table takes the next turn."""
+        _writing(db, "BEGIN IMMEDIATE")
+        with db:  # commits, or rolls back whatever was raised
+            (taking, taking_until, taking_entries), (closed, closed_until, closed_entries) = db.execute(_TURNS)
+            taking_entries = _empty_if_expired(db, taking, taking_until, taking_entries, now)
+            closed_entries = _empty_if_expired(db, closed, closed_until, closed_entries, now)
+            if taking_entries and not closed_entries:
+                db.execute(_SWAP)
+                taking = closed
+        self._taking = taking
 
     def _open(self) -> sqlite3.Connection:
         if self.own_directory:
@@ -156,23 +203,41 @@ class HostStore:
             db.execute("PRAGMA journal_mode = WAL")  # workers read and write without waiting on each other
             # No fsync: a worker that crashes loses nothing; a machine that crashes, this file (``check()`` says so).
             db.execute("PRAGMA synchronous = OFF")
-            db.execute(_SCHEMA)
-            db.execute("PRAGMA busy_timeout = 0")  # from now on, _begin_writing waits
+            db.execute("BEGIN IMMEDIATE")
+            with db:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+            db.execute("PRAGMA busy_timeout = 0")  # from now on, _writing waits
         except BaseException:
             db.close()
             raise
         return db
 
 
-def _begin_writing(db: sqlite3.Connection) -> None:
-    """Take the write lock for a whole test-and-set, waiting BUSY_TIMEOUT at most. Another worker holds it for
-    some microseconds: this looks again within a millisecond, where SQLite's own wait sleeps up to 100 ms."""
+def _empty_if_expired(db: sqlite3.Connection, table: str, until: float, entries: int, now: float) -> int:
+    """Empty ``table`` if its keys have all expired; the entries it holds then."""
+    if not entries or until > now:
+        return entries
+    db.execute(_EMPTY[table])
+    db.execute(_EMPTIED, (table,))
+    return 0
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _writing(db: sqlite3.Connection, statement: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    """Run a statement that takes the write lock, waiting BUSY_TIMEOUT at most for it. Another worker holds it
+    for some microseconds: this tries again within a millisecond, where SQLite's own wait sleeps up to 100 ms."""
     deadline, pause = time.monotonic() + BUSY_TIMEOUT, 0.00005
     while True:
         try:
-            db.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as err:
+            return db.execute(statement, parameters)
+        except sqlite3.OperationalError as err:  # busy: it has not begun, so it may be tried again
             if err.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
                 raise
         time.sleep(pause)

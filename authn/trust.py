@@ -95,7 +95,9 @@ def request_policy() -> RequestPolicy:
                 leeway=s.dpop_leeway_seconds,
                 clock=wall_clock,
             ),
-            replay_store=replay_store(s.dpop_replay_cache, s.dpop_replay_file, s.dpop_replay_max_entries),
+            replay_store=replay_store(
+                s.dpop_replay_cache, s.dpop_replay_file, s.dpop_replay_max_entries, monotonic_clock
+            ),
             # A proof is accepted until iat + max age; kept a little longer for the clocks of other hosts.
             replay_seconds=s.dpop_max_age_seconds + s.dpop_leeway_seconds,
             dpop_nonce=s.dpop_nonce,

@@ -7,7 +7,6 @@ thumbprints are computed there too, and checked against RFC 7638's own example.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
 import hashlib
 import io
@@ -894,6 +893,21 @@ def test_full_replay_store_refuses_new_proofs_until_entries_expire(
     assert_store_unavailable(send(bound_token, fresh()))
 
 
+def test_replay_store_sized_for_two_windows_of_steady_traffic_never_fills(
+    settings, replay_file, fake_time, send, key, bound_token
+):
+    """A proof every 5 s, 66 a window: what has expired is dropped as it goes, so 200 proofs pass through 140."""
+    settings.AUTH0_DPOP_REPLAY_MAX_ENTRIES = 140
+    fake_time.now = float(int(fake_time.now))
+    first = key.proof("GET", URL, token=bound_token, iat=int(fake_time.now))
+    assert send(bound_token, first).status_code == 200
+    for step in range(1, 201):
+        fake_time.advance(5)
+        assert send(bound_token, key.proof("GET", URL, token=bound_token, iat=int(fake_time.now))).status_code == 200
+        if step == 60:  # 300 s on: the first proof's last second, and still remembered
+            assert send(bound_token, first).json()["code"] == "invalid_dpop_proof"
+
+
 def test_locked_replay_store_answers_503_and_serves_again_once_released(replay_file, send, key, bound_token, caplog):
     assert send(bound_token, key.proof("GET", URL, token=bound_token)).status_code == 200  # creates the store
     holder = sqlite3.connect(replay_file, isolation_level=None)
@@ -913,19 +927,19 @@ def test_locked_replay_store_answers_503_and_serves_again_once_released(replay_f
 
 @pytest.mark.parametrize("made_again_by_another_worker", [False, True])
 def test_replay_store_deleted_while_serving_is_followed_to_the_new_file(
-    replay_file, fake_time, send, key, bound_token, made_again_by_another_worker
+    settings, replay_file, fake_time, send, key, bound_token, made_again_by_another_worker
 ):
     """SQLite would go on writing to the deleted file, alone with it: every worker moves to the new one."""
     assert send(bound_token, key.proof("GET", URL, token=bound_token)).status_code == 200
     for path in replay_file.parent.glob(f"{replay_file.name}*"):  # and SQLite's journal beside it
         path.unlink()
     if made_again_by_another_worker:
-        host_store(str(replay_file), 100).add(bytes(32), expires_at=fake_time.now + 1, now=fake_time.now)
-    proof = key.proof("GET", URL, token=bound_token)
+        host_store(str(replay_file), 100).check()
+    fake_time.advance(1)  # a worker looks at the file once a second
+    proof = key.proof("GET", URL, token=bound_token, iat=int(fake_time.now))
     assert send(bound_token, proof).status_code == 200
+    settings.AUTH0_DPOP_REPLAY_MAX_ENTRIES = 1000  # a store of its own, as another worker opens the file anew
     assert send(bound_token, proof).json()["code"] == "invalid_dpop_proof"
-    with contextlib.closing(sqlite3.connect(replay_file)) as another_worker:
-        assert another_worker.execute("SELECT count(*) FROM jti").fetchone() == (1 + made_again_by_another_worker,)
 
 
 def make_directory(path: Path) -> None:
