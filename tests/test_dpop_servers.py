@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit
 
 import pytest
@@ -225,6 +226,22 @@ def test_proof_sent_to_both_workers_without_redis_is_accepted_once(host_store_se
             pytest.fail(f"60 requests never reached the second worker of {server.url}")
         statuses.append(dpop_get(server, bound_token, proof).status_code)  # a new connection each
     assert sorted(statuses) == [200] + [401] * (len(statuses) - 1)
+
+
+def test_proof_sent_to_both_workers_at_once_without_redis_is_accepted_once(host_store_server, key, bound_token):
+    """Sixteen copies of a proof in flight together, over both workers' threads: one test-and-set wins. Each round
+    a new proof, until one round reached both workers (one worker may take all sixteen)."""
+    server = host_store_server
+    with ThreadPoolExecutor(16) as pool:
+        for _ in range(10):
+            proof = key.proof("GET", url_of(server), token=bound_token)
+            offset = len(server.log_text())
+            copies = [proof] * 16
+            statuses = [response.status_code for response in pool.map(partial(dpop_get, server, bound_token), copies)]
+            assert sorted(statuses) == [200] + [401] * 15
+            if len({pid for pid, _ in wait_for_log(server, offset, SERVED_BY, 16)}) == 2:
+                return
+    pytest.fail(f"ten rounds of sixteen requests never reached both workers of {server.url}")
 
 
 def test_nonce_issued_by_one_server_is_accepted_by_the_other(servers, key, bound_token):
