@@ -5,13 +5,19 @@ One rule per check, each with its own id; ids are never reused.
 
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import InvalidCacheBackendError, caches
+from django.core.cache.backends.db import DatabaseCache
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.filebased import FileBasedCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -23,12 +29,14 @@ from authn.dpop import KEY_TYPES
 from authn.fetch import is_allowed_url
 from authn.mtls import ANY_PEER, DECODERS, ip_network
 from authn.permissions import HasScope, declared_scopes
+from authn.replay import host_store
 from authn.tokens import RSA_ALGORITHMS
 from authn.trust import domain_problem, issuers_by_domain
 from authn.users import lookup_field
 
 HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
-PER_PROCESS_CACHES = ("LocMemCache", "FileBasedCache")
+# Backends that drop entries before they expire when full (MAX_ENTRIES, CULL_FREQUENCY).
+CULLING_CACHES = (LocMemCache, FileBasedCache, DatabaseCache)
 
 
 @register(Tags.security)
@@ -312,43 +320,61 @@ def check_replay_cache(**_: Any) -> list[CheckMessage]:
     if auth0_settings.dpop_mode == "disabled":
         return []
     alias = auth0_settings.dpop_replay_cache
+    return _replay_cache_problems(alias) if alias else _host_store_problems()
+
+
+def _replay_cache_problems(alias: Any) -> list[CheckMessage]:
+    hint = (
+        "Leave AUTH0_DPOP_REPLAY_CACHE unset for authn's replay store (the workers of one host share it), "
+        "or name a Redis cache (Django's RedisCache) that every host serving the API shares."
+    )
     try:
-        backend = type(caches[alias]).__name__
+        cache = caches[alias]
     except (InvalidCacheBackendError, ImproperlyConfigured, TypeError) as err:
-        return [
-            Error(
-                f"AUTH0_DPOP_REPLAY_CACHE names the cache {alias!r}, which cannot be used: {err}",
-                hint="Name an alias of CACHES (a Redis cache in production), or set AUTH0_DPOP = 'disabled'.",
-                id="authn.E015",
-            )
-        ]
-    if backend == "DummyCache":
-        return [
-            Error(
-                f"The DPoP replay cache {alias!r} is a DummyCache: it remembers nothing, so proofs can be replayed.",
-                hint="Use a real cache backend (Redis) for AUTH0_DPOP_REPLAY_CACHE.",
-                id="authn.E015",
-            )
-        ]
+        message = f"AUTH0_DPOP_REPLAY_CACHE names the cache {alias!r}, which cannot be used: {err}"
+        return [Error(message, hint=hint, id="authn.E015")]
+    backend = type(cache).__name__
+    if isinstance(cache, DummyCache):
+        message = f"The DPoP replay cache {alias!r} is a DummyCache: it remembers nothing, so proofs can be replayed."
+        return [Error(message, hint=hint, id="authn.E015")]
+    if isinstance(cache, CULLING_CACHES):
+        message = (
+            f"The DPoP replay cache {alias!r} is a {backend}, which drops entries before they expire once it "
+            "holds MAX_ENTRIES (300 by default): a proof it dropped can be replayed."
+        )
+        return [Error(message, hint=hint, id="authn.E027")]
     return []
 
 
+def _host_store_problems() -> list[CheckMessage]:
+    file = auth0_settings.dpop_replay_file
+    if not isinstance(file, (str, os.PathLike)):
+        problem = f"AUTH0_DPOP_REPLAY_FILE must be a file path, got {file!r}."
+    else:
+        store = host_store(file, auth0_settings.dpop_replay_max_entries)
+        try:
+            store.check()
+        except (OSError, sqlite3.Error) as err:
+            problem = f"The DPoP replay store {str(store.path)!r} cannot be used: {err}"
+        else:
+            return []
+    hint = (
+        "Set AUTH0_DPOP_REPLAY_FILE to a file in a directory this user may write (it is created readable by this "
+        "user only), or set AUTH0_DPOP_REPLAY_CACHE to a Redis cache."
+    )
+    return [Error(problem, hint=hint, id="authn.E028")]
+
+
 @register(Tags.security, Tags.caches, deploy=True)
-def check_replay_cache_is_shared(**_: Any) -> list[CheckMessage]:
-    if auth0_settings.dpop_mode == "disabled":
-        return []
-    alias = auth0_settings.dpop_replay_cache
-    try:
-        backend = type(caches[alias]).__name__
-    except (InvalidCacheBackendError, ImproperlyConfigured, TypeError):
-        return []  # check_replay_cache reports it
-    if backend not in PER_PROCESS_CACHES:
+def check_replay_store_is_shared(**_: Any) -> list[CheckMessage]:
+    if auth0_settings.dpop_mode == "disabled" or auth0_settings.dpop_replay_cache:
         return []
     return [
         Warning(
-            f"The DPoP replay cache {alias!r} is a {backend}: a proof replayed to another worker or host "
-            "goes undetected.",
-            hint="Point it at a cache every process shares: set REDIS_URL (Django's Redis cache backend).",
+            "The DPoP replay store is authn's file on this host: its workers share it, other hosts do not, so a "
+            "proof replayed to another host goes undetected.",
+            hint="When several hosts serve the API, set AUTH0_DPOP_REPLAY_CACHE to a cache they all share "
+            "(Django's Redis cache backend).",
             id="authn.W001",
         )
     ]

@@ -71,6 +71,8 @@ class Auth0Settings:
     dpop_max_age_seconds = Setting[float]("AUTH0_DPOP_MAX_AGE_SECONDS")
     dpop_leeway_seconds = Setting[float]("AUTH0_DPOP_LEEWAY_SECONDS")
     dpop_replay_cache = Setting[str]("AUTH0_DPOP_REPLAY_CACHE")
+    dpop_replay_file = Setting[Any]("AUTH0_DPOP_REPLAY_FILE")  # a path, or empty; the checks refuse anything else
+    dpop_replay_max_entries = Setting[int]("AUTH0_DPOP_REPLAY_MAX_ENTRIES")
     dpop_nonce = Setting[bool]("AUTH0_DPOP_NONCE")
     dpop_nonce_seconds = Setting[float]("AUTH0_DPOP_NONCE_SECONDS")
     user_lookup_field = Setting[str]("AUTH0_USER_LOOKUP_FIELD")

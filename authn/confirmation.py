@@ -24,6 +24,12 @@ from authn.tokens import AccessToken
 DPOP_KEY, CERTIFICATE = "jkt", "x5t#S256"
 
 
+class BoundTokenAsBearer(MalformedToken):
+    """A DPoP-bound token sent with the Bearer scheme where DPoP is accepted: its challenge offers DPoP too."""
+
+    description = "Token is bound to a DPoP key: send it with the DPoP scheme and a proof."
+
+
 def check(request: Request, access_token: AccessToken, scheme: str, token: str) -> None:
     """Raises an ``AuthnError`` unless the request satisfies every confirmation method of the token."""
     cnf = access_token.claims.get("cnf")
@@ -35,7 +41,7 @@ def check(request: Request, access_token: AccessToken, scheme: str, token: str) 
     if scheme != "dpop" and DPOP_KEY in methods:
         if trust.request_policy().dpop_mode == "disabled":
             raise MalformedToken("Token is bound to a DPoP key, and this server does not take DPoP proofs.")
-        raise MalformedToken("Token is bound to a DPoP key: send it with the DPoP scheme and a proof.")
+        raise BoundTokenAsBearer
     for method, value in methods.items():
         if method == DPOP_KEY:
             check_proof(request, value, token)
@@ -60,4 +66,4 @@ def check_proof(request: Request, jkt: Any, token: str) -> None:
     now = trust.wall_clock()
     if policy.dpop_nonce and (proof.nonce is None or not nonces.is_valid(proof.nonce, policy.dpop_nonce_seconds, now)):
         raise NonceRequired
-    replay.remember(proof, policy.replay_cache, expires_at=proof.iat + policy.replay_seconds, now=now)
+    replay.remember(proof, policy.replay_store, expires_at=proof.iat + policy.replay_seconds, now=now)

@@ -112,7 +112,27 @@ SETTINGS = (
     Setting("AUTH0_DPOP_ALGORITHMS", ("ES256",), Kind.OTHER, "allowed DPoP proof algorithms (asymmetric only)"),
     Setting("AUTH0_DPOP_MAX_AGE_SECONDS", 300, Kind.POSITIVE, "oldest DPoP proof accepted, by its `iat`"),
     Setting("AUTH0_DPOP_LEEWAY_SECONDS", 30, Kind.NON_NEGATIVE, "how far in the future a proof's `iat` may be"),
-    Setting("AUTH0_DPOP_REPLAY_CACHE", "default", Kind.NAME, "Django cache alias remembering DPoP proof `jti`s"),
+    Setting(
+        "AUTH0_DPOP_REPLAY_CACHE",
+        "",
+        Kind.OTHER,
+        "Django cache alias remembering DPoP proof `jti`s for every host (Redis); "
+        "unset: authn's replay store, which the workers of one host share",
+    ),
+    Setting(
+        "AUTH0_DPOP_REPLAY_FILE",
+        "",
+        Kind.OTHER,
+        "authn's replay store, a SQLite file only this user may read and write (created so); "
+        "unset: `authn-dpop-replay-{uid}/jti.sqlite3` in the system temporary directory",
+    ),
+    Setting(
+        "AUTH0_DPOP_REPLAY_MAX_ENTRIES",
+        1_000_000,
+        Kind.POSITIVE,
+        "most proofs authn's replay store holds (those of the last one or two windows of max age + leeway, "
+        "about 26 bytes each); when full, new DPoP proofs get 503 until the older ones expire",
+    ),
     Setting("AUTH0_DPOP_NONCE", False, Kind.BOOLEAN, "require DPoP proofs to carry a nonce this API issued"),
     Setting("AUTH0_DPOP_NONCE_SECONDS", 300, Kind.POSITIVE, "how long an issued DPoP nonce is accepted"),
     Setting(

@@ -38,10 +38,12 @@ PROOF_TYPE = "dpop+jwt"
 KEY_TYPES: dict[str, tuple[str, str | None]] = {
     **{alg: ("EC", curve) for alg, curve in (("ES256", "P-256"), ("ES384", "P-384"), ("ES512", "P-521"))},
     **dict.fromkeys(("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"), ("RSA", None)),
-    "EdDSA": ("OKP", None),
+    "EdDSA": ("OKP", None),  # Ed25519 or Ed448 (RFC 8037)
+    "Ed25519": ("OKP", "Ed25519"),  # RFC 9864's fully specified name: EdDSA on Ed25519 alone
 }
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _ALGORITHMS: dict[str, Algorithm] = get_default_algorithms()
+_ALGORITHMS["Ed25519"] = _ALGORITHMS["EdDSA"]  # PyJWT's EdDSA verifies with the key it is given; the curve is pinned
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,9 @@ class ProofValidator:
     def _check_claims(self, claims: dict[str, Any], *, method: str, url: str, access_token: str) -> None:
         if claims.get("htm") != method:
             raise InvalidProof("DPoP proof htm does not match the request method.")
-        htu = claims.get("htu")
-        if not isinstance(htu, str) or (htu != url and normalize_url(htu) != normalize_url(url)):
+        htu, request_url = claims.get("htu"), normalize_url(url)
+        # A request URL that does not parse matches nothing: not even an htu that does not parse either.
+        if request_url is None or not isinstance(htu, str) or (htu != url and normalize_url(htu) != request_url):
             raise InvalidProof("DPoP proof htu does not match the request URL.")
         iat, now = claims.get("iat"), self._clock()
         if not _is_number(iat) or not now - self.max_age <= iat <= now + self.leeway:
@@ -191,6 +194,7 @@ _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
+@functools.lru_cache(maxsize=256)  # a server answers a handful of URLs, each many times
 def normalize_url(url: str) -> str | None:
     """``scheme://host[:port]/path`` with case, default port, percent-encoding and dot segments normalised.
 

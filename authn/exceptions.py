@@ -14,6 +14,7 @@ import functools
 from rest_framework import exceptions, status
 
 from authn import trust
+from authn.confirmation import BoundTokenAsBearer
 from authn.errors import AuthnError, InsufficientScope, Unavailable
 
 
@@ -58,8 +59,11 @@ def challenge(error: AuthnError) -> str | None:
     if error.challenge_error is None:
         return None
     scope = " ".join(error.required_scopes) if isinstance(error, InsufficientScope) else ""
-    challenge_of_scheme = dpop_challenge if error.scheme == "dpop" else bearer_challenge
-    return challenge_of_scheme(error.challenge_error, scope)
+    if error.scheme == "dpop":
+        return dpop_challenge(error.challenge_error, scope)
+    if isinstance(error, BoundTokenAsBearer):  # the scheme it needs, offered beside the one it came with
+        return f"{bearer_challenge(error.challenge_error)}, {dpop_challenge()}"
+    return bearer_challenge(error.challenge_error, scope)
 
 
 def credentials_challenge() -> str:

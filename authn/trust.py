@@ -34,6 +34,8 @@ from authn.dpop import ProofValidator
 from authn.errors import KeysUnavailable
 from authn.fetch import FetchLimits, origin
 from authn.jwks import KeyPolicy, KeySetCache
+from authn.replay import ReplayStore
+from authn.replay import store as replay_store
 from authn.tokens import KeySource, TokenValidator
 
 logger = logging.getLogger("authn")
@@ -73,7 +75,7 @@ class RequestPolicy:
     dpop_algorithms: str  # space-separated, as challenges name them
     resolver: Callable[..., Any] | None
     proof_validator: ProofValidator
-    replay_cache: str
+    replay_store: ReplayStore
     replay_seconds: float  # how long a proof's jti is remembered past its iat
     dpop_nonce: bool
     dpop_nonce_seconds: float
@@ -96,7 +98,9 @@ def request_policy() -> RequestPolicy:
                 leeway=s.dpop_leeway_seconds,
                 clock=wall_clock,
             ),
-            replay_cache=s.dpop_replay_cache,
+            replay_store=replay_store(
+                s.dpop_replay_cache, s.dpop_replay_file, s.dpop_replay_max_entries, monotonic_clock
+            ),
             # A proof is accepted until iat + max age; kept a little longer for the clocks of other hosts.
             replay_seconds=s.dpop_max_age_seconds + s.dpop_leeway_seconds,
             dpop_nonce=s.dpop_nonce,

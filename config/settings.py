@@ -82,7 +82,8 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"].update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
 
 # REDIS_URL: a cache every worker and host shares, so a DPoP proof accepted once is refused everywhere
-# after. Short socket timeouts: an unreachable Redis fails DPoP requests fast (503), never hangs them.
+# after (AUTH0_DPOP_REPLAY_CACHE below). Short socket timeouts: an unreachable Redis fails DPoP requests
+# fast (503), never hangs them.
 REDIS_URL = env.str("REDIS_URL", default="")
 CACHES = {
     "default": {
@@ -172,6 +173,8 @@ AUTH0_OIDC_DISCOVERY = env.bool("AUTH0_OIDC_DISCOVERY", default=False)
 AUTH0_JWKS_HOSTS = env.list("AUTH0_JWKS_HOSTS", default=[])  # where else discovered key sets may be
 AUTH0_DPOP = env.str("AUTH0_DPOP", default="allowed")
 AUTH0_DPOP_NONCE = env.bool("AUTH0_DPOP_NONCE", default=False)
+# DPoP proofs already used: in Redis with REDIS_URL (every host), else in authn's file on this host (its workers).
+AUTH0_DPOP_REPLAY_CACHE = "default" if REDIS_URL else ""
 AUTH0_MTLS_CLIENT_CERT_HEADER = env.str("AUTH0_MTLS_CLIENT_CERT_HEADER", default="")
 AUTH0_MTLS_CLIENT_CERT_FORMAT = env.str("AUTH0_MTLS_CLIENT_CERT_FORMAT", default="pem")
 # The proxies gunicorn trusts for X-Forwarded-* are the ones trusted to pass the client certificate on.

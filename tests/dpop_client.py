@@ -1,4 +1,4 @@
-"""A small DPoP client written from RFC 9449, RFC 7515 and RFC 7638 alone, to check authn against it.
+"""A small DPoP client written from RFC 9449, RFC 7515, RFC 7638 and RFC 8037 alone, to check authn against it.
 
 Nothing here imports ``authn``: proofs are assembled by hand (header and payload
 JSON, base64url, a signature from ``cryptography``), so a test can also send
@@ -16,13 +16,15 @@ import secrets
 import time
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 CURVES = {"secp256r1": ("P-256", hashes.SHA256), "secp384r1": ("P-384", hashes.SHA384)}
 # RFC 7638 §3.2: the members a thumbprint covers, by key type.
-THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
+THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "OKP": ("crv", "kty", "x")}
+# RFC 8037 §2: the curve name of an Edwards-curve key.
+EDWARDS_CURVES = {ed25519.Ed25519PrivateKey: "Ed25519", ed448.Ed448PrivateKey: "Ed448"}
 
 
 def b64url(data: bytes) -> str:
@@ -45,7 +47,11 @@ def unsigned(number: int, size: int | None = None) -> bytes:
 
 
 def public_jwk(private_key: Any) -> dict[str, Any]:
-    """RFC 7518 §6: the public JWK of an EC or RSA private key."""
+    """RFC 7518 §6 (EC, RSA) and RFC 8037 §2 (OKP): the public JWK of a private key."""
+    for key_type, crv in EDWARDS_CURVES.items():
+        if isinstance(private_key, key_type):
+            raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            return {"kty": "OKP", "crv": crv, "x": b64url(raw)}
     numbers = private_key.public_key().public_numbers()
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
         size = (private_key.curve.key_size + 7) // 8
@@ -71,6 +77,8 @@ def sign(alg: str, key: Any, signing_input: bytes) -> bytes:
         return unsigned(r, size) + unsigned(s, size)
     if alg == "RS256":
         return key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    if alg in ("EdDSA", "Ed25519"):  # RFC 8037 §3.1; Ed25519 is RFC 9864's name for EdDSA on that curve
+        return key.sign(signing_input)
     raise ValueError(alg)
 
 

@@ -11,18 +11,23 @@ import hashlib
 import io
 import json
 import logging
+import os
 import secrets
+import sqlite3
+import stat
 import string
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
 from django.core.cache import caches
 from django.core.checks import Error, Warning, run_checks
 from django.core.management import call_command
@@ -31,6 +36,9 @@ from django.urls import re_path
 from rest_framework.test import APIClient
 
 from authn import trust
+from authn.dpop import ProofValidator
+from authn.errors import InvalidProof
+from authn.replay import host_store
 from messages_api.views import PrivateScopedMessageApi
 from tests.conftest import AUDIENCE, ISSUER, SCOPED_MESSAGE, FakeClock, public_jwk
 from tests.dpop_client import ProofKey, b64url, compact_jws, segment, sign, thumbprint, token_hash, unsigned
@@ -44,6 +52,8 @@ URL = f"http://testserver{PATH}"  # what the test client's requests are, as Djan
 PROOF_REFUSED = ("invalid_dpop_proof", 'DPoP error="invalid_dpop_proof", algs="ES256"')
 TOKEN_REFUSED = ("invalid_header", 'DPoP error="invalid_token", algs="ES256"')
 BEARER_TOKEN_REFUSED = ("invalid_header", 'Bearer realm="api", error="invalid_token"')
+# A DPoP-bound token sent as Bearer where DPoP is accepted: both schemes offered (RFC 9449 §7.1).
+BOUND_AS_BEARER_REFUSED = ("invalid_header", 'Bearer realm="api", error="invalid_token", DPoP algs="ES256"')
 NONCE_REQUIRED = ("use_dpop_nonce", 'DPoP error="use_dpop_nonce", algs="ES256"')
 BASE64URL_ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 
@@ -52,8 +62,9 @@ urlpatterns = [re_path("^api/caf\u00e9~/?$", PrivateScopedMessageApi.as_view())]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def tenant(rsa_key) -> Iterator[TenantServer]:
-    """One stand-in tenant for the module (conftest's is per test), and the DPoP defaults whatever the environment says.
+def tenant(rsa_key, tmp_path_factory) -> Iterator[TenantServer]:
+    """One stand-in tenant for the module (conftest's is per test), and the DPoP defaults whatever the environment
+    says, with authn's replay store in a file of the module's own.
 
     With the module clock below, the validator and its key set are built once and kept from test to test (a
     key set fetch costs ~0.1 s); a test changing an ``AUTH0_*`` setting still gets a fresh one, as authn
@@ -70,6 +81,8 @@ def tenant(rsa_key) -> Iterator[TenantServer]:
         AUTH0_DPOP_NONCE=False,
         AUTH0_MTLS_CLIENT_CERT_HEADER="",
         AUTH0_REFUSAL_LOG_RATE=0,
+        AUTH0_DPOP_REPLAY_CACHE="",
+        AUTH0_DPOP_REPLAY_FILE=str(tmp_path_factory.mktemp("replay") / "jti.sqlite3"),
     ):
         yield server
     server.stop()
@@ -99,14 +112,6 @@ def _fresh_validator() -> None:
 def api() -> APIClient:
     """One client for the module: a new one loads the middleware again (~0.1 s with WhiteNoise's finders)."""
     return APIClient()
-
-
-@pytest.fixture(autouse=True)
-def _replay_cache(settings) -> None:
-    """A replay cache of this test's own (a per-process one, as without REDIS_URL)."""
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"dpop-{uuid.uuid4()}"}
-    }
 
 
 @pytest.fixture
@@ -147,6 +152,16 @@ def test_thumbprint_of_rfc7638_example_key_is_the_rfc_value():
         "kid": "2011-04-29",
     }
     assert thumbprint(jwk) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+
+
+def test_okp_thumbprint_of_rfc8037_example_key_is_the_rfc_value():
+    """RFC 8037 A.1 and A.3: the public JWK of its Ed25519 private key, and that key's thumbprint."""
+    private_key = ed25519.Ed25519PrivateKey.from_private_bytes(
+        base64.urlsafe_b64decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=")
+    )
+    jwk = client_jwk(private_key)
+    assert jwk == {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+    assert thumbprint(jwk) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
 
 
 def test_client_proofs_verify_with_pyjwt(key):
@@ -192,6 +207,44 @@ def test_rs256_proof_is_accepted_when_listed_and_refused_with_a_private_member(
     prime = b64url(unsigned(other_rsa_key.private_numbers().p))
     with_prime = rsa_key.proof("GET", URL, token=token, header={"jwk": {**rsa_key.jwk, "p": prime}})
     assert send(token, with_prime).json()["code"] == "invalid_dpop_proof"  # a private member, if not d
+
+
+EDWARDS_KEYS = {"Ed25519": ed25519.Ed25519PrivateKey.generate, "Ed448": ed448.Ed448PrivateKey.generate}
+
+
+@pytest.mark.parametrize(
+    ("curve", "alg", "listed", "status"),
+    [
+        pytest.param("Ed25519", "Ed25519", ["Ed25519"], 200, id="Ed25519-listed"),
+        pytest.param("Ed25519", "EdDSA", ["EdDSA"], 200, id="EdDSA-Ed25519-listed"),
+        pytest.param("Ed448", "EdDSA", ["EdDSA"], 200, id="EdDSA-Ed448-listed"),
+        pytest.param("Ed25519", "Ed25519", ["ES256", "EdDSA", "Ed25519"], 200, id="Ed25519-among-others"),
+        pytest.param("Ed25519", "Ed25519", ["ES256"], 401, id="Ed25519-not-listed"),
+        pytest.param("Ed25519", "EdDSA", ["ES256"], 401, id="EdDSA-not-listed"),
+        pytest.param("Ed25519", "EdDSA", ["Ed25519"], 401, id="EdDSA-where-only-Ed25519-is-listed"),
+        pytest.param("Ed25519", "Ed25519", ["EdDSA"], 401, id="Ed25519-where-only-EdDSA-is-listed"),
+        pytest.param("Ed448", "Ed25519", ["Ed25519"], 401, id="Ed25519-naming-an-Ed448-key"),
+    ],
+)
+def test_edwards_curve_proof_is_accepted_only_when_its_alg_is_listed(
+    settings, send, make_token, curve, alg, listed, status
+):
+    settings.AUTH0_DPOP_ALGORITHMS = listed
+    client = ProofKey(EDWARDS_KEYS[curve](), alg=alg)
+    token = make_token(cnf={"jkt": client.thumbprint})
+    response = send(token, client.proof("GET", URL, token=token))
+    assert response.status_code == status
+    if status == 401:
+        assert response.json()["code"] == "invalid_dpop_proof"
+
+
+def test_edwards_curve_proof_signed_by_another_key_is_refused(settings, send, make_token):
+    settings.AUTH0_DPOP_ALGORITHMS = ["Ed25519"]
+    client = ProofKey(ed25519.Ed25519PrivateKey.generate(), alg="Ed25519")
+    token = make_token(cnf={"jkt": client.thumbprint})
+    forged = client.proof("GET", URL, token=token, signer=ed25519.Ed25519PrivateKey.generate())
+    assert send(token, forged).json()["code"] == "invalid_dpop_proof"
+    assert send(token, client.proof("GET", URL, token=token)).status_code == 200
 
 
 # -- every rule of RFC 9449 §4.3, refused --------------------------------------------------------
@@ -491,6 +544,40 @@ def test_proof_htu_with_percent_encoded_host_matches(send, key, bound_token):
     assert send(bound_token, proof).status_code == 200
 
 
+UNPARSEABLE_HOST = "127.0.0.1:99999"  # an allowed host with a port out of range: Django builds a URL nothing parses
+UNPARSEABLE_URL = f"http://{UNPARSEABLE_HOST}{PATH}"
+HTU_FOR_AN_UNPARSEABLE_URL = [
+    pytest.param("", id="htu-empty"),
+    pytest.param("x", id="htu-not-a-url"),
+    pytest.param("wss://evil/ws", id="htu-websocket"),
+    pytest.param(UNPARSEABLE_URL, id="htu-the-same-unparseable-url"),
+]
+
+
+@pytest.mark.parametrize("htu", HTU_FOR_AN_UNPARSEABLE_URL)
+def test_request_url_that_does_not_parse_refuses_any_proof(settings, send, key, bound_token, htu):
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1"]
+    proof = key.proof("GET", htu, token=bound_token)
+    response = send(bound_token, proof, HTTP_HOST=UNPARSEABLE_HOST)
+    assert_refused(response, 401, *PROOF_REFUSED, bound_token, proof)
+
+
+@pytest.mark.parametrize("htu", HTU_FOR_AN_UNPARSEABLE_URL)
+def test_proof_validator_refuses_a_request_url_that_does_not_parse(key, htu):
+    validator = ProofValidator(algorithms=["ES256"])
+    with pytest.raises(InvalidProof, match="htu"):
+        validator.validate(
+            key.proof("GET", htu, token="a.b.c"), method="GET", url=UNPARSEABLE_URL, access_token="a.b.c"
+        )
+
+
+@pytest.mark.parametrize("htu", ["", "x", "wss://evil/ws", "http://testserver:99999/x"])
+def test_proof_validator_refuses_an_htu_that_does_not_parse(key, htu):
+    validator = ProofValidator(algorithms=["ES256"])
+    with pytest.raises(InvalidProof, match="htu"):
+        validator.validate(key.proof("GET", htu, token="a.b.c"), method="GET", url=URL, access_token="a.b.c")
+
+
 @pytest.mark.urls("tests.test_dpop")
 @pytest.mark.parametrize(
     "htu",
@@ -569,7 +656,7 @@ BEARER_INVALID_REQUEST = 'Bearer realm="api", error="invalid_request"'
 MODES = {
     ("allowed", "nothing"): (401, NO_CREDENTIALS, 'Bearer realm="api", DPoP algs="ES256"'),
     ("allowed", "bearer-unbound"): (200, None, None),
-    ("allowed", "bearer-bound"): (401, *BEARER_TOKEN_REFUSED),
+    ("allowed", "bearer-bound"): (401, *BOUND_AS_BEARER_REFUSED),
     ("allowed", "dpop-bound"): (200, None, None),
     ("allowed", "dpop-unbound"): (401, *TOKEN_REFUSED),
     ("required", "nothing"): (401, NO_CREDENTIALS, 'DPoP algs="ES256"'),
@@ -611,7 +698,51 @@ class TestModes:
 
 def test_bound_token_as_bearer_with_a_valid_proof_is_still_refused(send, key, bound_token):
     response = send(bound_token, key.proof("GET", URL, token=bound_token), scheme="Bearer")
-    assert_refused(response, 401, *BEARER_TOKEN_REFUSED, bound_token)
+    assert_refused(response, 401, *BOUND_AS_BEARER_REFUSED, bound_token)
+
+
+def test_bound_token_as_bearer_challenge_offers_the_listed_dpop_algorithms(settings, send, bound_token):
+    settings.AUTH0_DPOP_ALGORITHMS = ["ES256", "Ed25519"]
+    response = send(bound_token, scheme="Bearer")
+    challenge = 'Bearer realm="api", error="invalid_token", DPoP algs="ES256 Ed25519"'
+    assert_refused(response, 401, "invalid_header", challenge, bound_token)
+
+
+README_TEXT = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+
+
+def dpop_without_scope(case: Case) -> tuple[str, str, str]:
+    token = case.make_token(scope="openid", cnf={"jkt": case.key.thumbprint})
+    return "DPoP", token, case.key.proof("GET", URL, token=token)
+
+
+# Each refusal the README documents, in the default mode: (scheme, token, proof) sent, and the challenge answered.
+DOCUMENTED_CHALLENGES = [
+    pytest.param(lambda c: ("", None, None), 401, "authorization_header_missing",
+                 'Bearer realm="api", DPoP algs="ES256"', id="no-credentials"),
+    pytest.param(lambda c: ("Basic", "dXNlcjpwYXNz", None), 401, "invalid_header",
+                 'Bearer realm="api", error="invalid_request"', id="another-scheme"),
+    pytest.param(lambda c: ("Bearer", "x.y.z", None), 401, *BEARER_TOKEN_REFUSED, id="malformed-token"),
+    pytest.param(lambda c: ("Bearer", c.make_token(exp=1_600_000_000, iat=1_599_990_000), None), 401,
+                 "token_expired", 'Bearer realm="api", error="invalid_token"', id="expired-token"),
+    pytest.param(lambda c: ("Bearer", c.make_token(aud="https://other.example.com"), None), 401, "invalid_claims",
+                 'Bearer realm="api", error="invalid_token"', id="other-audience"),
+    pytest.param(lambda c: ("Bearer", c.bound(**{"x5t#S256": "abc"}), None), 401, *BEARER_TOKEN_REFUSED,
+                 id="certificate-bound-without-certificate"),
+    pytest.param(lambda c: ("Bearer", c.make_token(scope="openid"), None), 403, "insufficient_scope",
+                 'Bearer realm="api", error="insufficient_scope", scope="read:messages"', id="bearer-scope"),
+    pytest.param(lambda c: ("DPoP", c.token, None), 401, *PROOF_REFUSED, id="dpop-without-proof"),
+    pytest.param(lambda c: ("DPoP", c.make_token(), None), 401, *TOKEN_REFUSED, id="dpop-unbound-token"),
+    pytest.param(dpop_without_scope, 403, "insufficient_scope",
+                 'DPoP error="insufficient_scope", scope="read:messages", algs="ES256"', id="dpop-scope"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("build", "status", "code", "challenge"), DOCUMENTED_CHALLENGES)
+def test_documented_challenges_are_unchanged(send, case, build, status, code, challenge):
+    scheme, token, proof = build(case)
+    assert_refused(send(token, proof, scheme=scheme), status, code, challenge)
+    assert f"`{challenge}`" in README_TEXT
 
 
 def test_insufficient_scope_through_dpop_gets_the_dpop_challenge(send, make_token, key):
@@ -677,7 +808,7 @@ def test_replay_cache_is_the_configured_alias(settings, send, key, bound_token):
 
 @pytest.fixture
 def unreachable_replay_cache(settings):
-    """Django's Redis backend pointed at a loopback port nobody listens on."""
+    """Django's Redis backend pointed at a loopback port nobody listens on, as the replay cache."""
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -685,6 +816,7 @@ def unreachable_replay_cache(settings):
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
+    settings.AUTH0_DPOP_REPLAY_CACHE = "default"
 
 
 def test_unreachable_replay_cache_fails_closed_with_503(unreachable_replay_cache, send, call, make_token, key, caplog):
@@ -702,6 +834,188 @@ def test_unreachable_replay_cache_fails_closed_with_503(unreachable_replay_cache
     assert "Traceback" not in caplog.text
     assert call(PATH, token=make_token()).status_code == 200  # Bearer needs no replay cache
     assert call("/api/public").status_code == 200
+
+
+# -- authn's replay store: one file every worker of the host shares ----------------------------------------------
+
+REPLAY_WINDOW = 330  # seconds a proof is remembered past its iat: the default max age (300) and leeway (30)
+REPLAY_STORE_UNAVAILABLE = ("replay_cache_unavailable", None)
+
+
+@pytest.fixture
+def replay_file(settings, tmp_path) -> Path:
+    """A replay store of this test's own."""
+    settings.AUTH0_DPOP_REPLAY_FILE = str(tmp_path / "jti.sqlite3")
+    return tmp_path / "jti.sqlite3"
+
+
+def assert_store_unavailable(response, *secrets_sent: str) -> None:
+    assert_refused(response, 503, *REPLAY_STORE_UNAVAILABLE, *secrets_sent)
+    assert int(response["Retry-After"]) >= 1
+
+
+def test_replay_after_320_other_proofs_is_refused_to_the_end_of_its_window(fake_time, send, key, bound_token):
+    """A per-process cache culling at 300 entries accepted it again; the store keeps every entry until it expires."""
+    fake_time.now = float(int(fake_time.now))
+    victim = key.proof("GET", URL, token=bound_token, iat=int(fake_time.now) + 30)  # valid until iat + 300
+    assert send(bound_token, victim).status_code == 200
+    for _ in range(320):
+        assert send(bound_token, key.proof("GET", URL, token=bound_token, iat=int(fake_time.now))).status_code == 200
+    fake_time.advance(REPLAY_WINDOW - 1)  # the victim's last second of validity, the others long expired
+    assert_refused(send(bound_token, victim), 401, *PROOF_REFUSED, bound_token, victim)
+
+
+def test_full_replay_store_refuses_new_proofs_until_entries_expire(
+    settings, replay_file, fake_time, send, call, make_token, key, bound_token, caplog
+):
+    settings.AUTH0_DPOP_REPLAY_MAX_ENTRIES = 3
+
+    def fresh() -> str:
+        return key.proof("GET", URL, token=bound_token, iat=int(fake_time.now))
+
+    fake_time.now = float(int(fake_time.now))
+    for _ in range(3):
+        assert send(bound_token, fresh()).status_code == 200
+    with caplog.at_level(logging.INFO, logger="authn"):
+        refused = send(bound_token, proof := fresh())
+    assert_store_unavailable(refused, bound_token, proof)
+    [line] = [r for r in caplog.records if r.getMessage().startswith("refused")]
+    assert line.refusal["reason"] == "full"
+    assert call(PATH, token=make_token()).status_code == 200  # Bearer needs no replay store
+    fake_time.advance(REPLAY_WINDOW - 1)  # nothing has expired: nothing is forgotten
+    assert_store_unavailable(send(bound_token, fresh()))
+    fake_time.advance(1)  # the first three have expired
+    for _ in range(3):
+        assert send(bound_token, fresh()).status_code == 200
+    assert_store_unavailable(send(bound_token, fresh()))
+
+
+def test_replay_store_sized_for_two_windows_of_steady_traffic_never_fills(
+    settings, replay_file, fake_time, send, key, bound_token
+):
+    """A proof every 5 s, 66 a window: what has expired is dropped as it goes, so 200 proofs pass through 140."""
+    settings.AUTH0_DPOP_REPLAY_MAX_ENTRIES = 140
+    fake_time.now = float(int(fake_time.now))
+    first = key.proof("GET", URL, token=bound_token, iat=int(fake_time.now))
+    assert send(bound_token, first).status_code == 200
+    for step in range(1, 201):
+        fake_time.advance(5)
+        assert send(bound_token, key.proof("GET", URL, token=bound_token, iat=int(fake_time.now))).status_code == 200
+        if step == 60:  # 300 s on: the first proof's last second, and still remembered
+            assert send(bound_token, first).json()["code"] == "invalid_dpop_proof"
+
+
+def test_locked_replay_store_answers_503_and_serves_again_once_released(replay_file, send, key, bound_token, caplog):
+    assert send(bound_token, key.proof("GET", URL, token=bound_token)).status_code == 200  # creates the store
+    holder = sqlite3.connect(replay_file, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # another process writing, for longer than a worker waits
+        with caplog.at_level(logging.INFO, logger="authn"):
+            response = send(bound_token, proof := key.proof("GET", URL, token=bound_token))
+        assert_store_unavailable(response, bound_token, proof)
+        [line] = [r for r in caplog.records if r.getMessage().startswith("refused")]
+        assert line.refusal["reason"] == "sqlite3.OperationalError"
+        assert "Traceback" not in caplog.text
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+    assert send(bound_token, proof).status_code == 200  # refused unchecked, so not used up
+
+
+@pytest.mark.parametrize("made_again_by_another_worker", [False, True])
+def test_replay_store_deleted_while_serving_is_followed_to_the_new_file(
+    settings, replay_file, fake_time, send, key, bound_token, made_again_by_another_worker
+):
+    """SQLite would go on writing to the deleted file, alone with it: every worker moves to the new one."""
+    assert send(bound_token, key.proof("GET", URL, token=bound_token)).status_code == 200
+    for path in replay_file.parent.glob(f"{replay_file.name}*"):  # and SQLite's journal beside it
+        path.unlink()
+    if made_again_by_another_worker:
+        host_store(str(replay_file), 100).check()
+    fake_time.advance(1)  # a worker looks at the file once a second
+    proof = key.proof("GET", URL, token=bound_token, iat=int(fake_time.now))
+    assert send(bound_token, proof).status_code == 200
+    settings.AUTH0_DPOP_REPLAY_MAX_ENTRIES = 1000  # a store of its own, as another worker opens the file anew
+    assert send(bound_token, proof).json()["code"] == "invalid_dpop_proof"
+
+
+def make_directory(path: Path) -> None:
+    path.mkdir()
+
+
+def make_garbage(path: Path) -> None:
+    path.write_bytes(secrets.token_bytes(4096))
+
+
+def make_readable_by_others(path: Path) -> None:
+    path.write_bytes(b"")
+    path.chmod(0o644)
+
+
+def make_symlink(path: Path) -> None:
+    target = path.with_name("elsewhere.sqlite3")
+    target.write_bytes(b"")
+    target.chmod(0o600)
+    path.symlink_to(target)
+
+
+def make_read_only(path: Path) -> None:
+    path.write_bytes(b"")
+    path.chmod(0o400)
+
+
+@pytest.mark.parametrize(
+    ("name", "prepare"),
+    [
+        pytest.param("missing/jti.sqlite3", lambda path: None, id="in-a-missing-directory"),
+        pytest.param("jti.sqlite3", make_directory, id="a-directory"),
+        pytest.param("jti.sqlite3", make_garbage, id="not-a-database"),
+        pytest.param("jti.sqlite3", make_readable_by_others, id="readable-by-others"),
+        pytest.param("jti.sqlite3", make_symlink, id="a-symlink"),
+        pytest.param(
+            "jti.sqlite3",
+            make_read_only,
+            id="read-only",
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files"),
+        ),
+    ],
+)
+def test_unusable_replay_store_answers_503_without_a_traceback(
+    settings, tmp_path, send, call, make_token, key, bound_token, caplog, name, prepare
+):
+    path = tmp_path / name
+    prepare(path)
+    settings.AUTH0_DPOP_REPLAY_FILE = str(path)
+    with caplog.at_level(logging.INFO, logger="authn"):
+        response = send(bound_token, proof := key.proof("GET", URL, token=bound_token))
+    assert_store_unavailable(response, bound_token, proof)
+    assert "Traceback" not in caplog.text
+    assert call(PATH, token=make_token()).status_code == 200  # Bearer needs no replay store
+
+
+def test_default_replay_store_is_private_to_the_user_in_the_temp_directory(
+    settings, tmp_path, monkeypatch, send, key, bound_token
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    settings.AUTH0_DPOP_REPLAY_FILE = ""
+    proof = key.proof("GET", URL, token=bound_token)
+    assert send(bound_token, proof).status_code == 200
+    directory = tmp_path / f"authn-dpop-replay-{os.getuid()}"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE((directory / "jti.sqlite3").stat().st_mode) == 0o600
+    assert send(bound_token, proof).json()["code"] == "invalid_dpop_proof"
+
+
+def test_default_replay_store_directory_others_may_write_is_refused(
+    settings, tmp_path, monkeypatch, send, key, bound_token
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    settings.AUTH0_DPOP_REPLAY_FILE = ""
+    directory = tmp_path / f"authn-dpop-replay-{os.getuid()}"
+    directory.mkdir()
+    directory.chmod(0o777)  # as if someone else made it first
+    assert_store_unavailable(send(bound_token, key.proof("GET", URL, token=bound_token)))
+    assert not (directory / "jti.sqlite3").exists()
 
 
 # -- server nonces ----------------------------------------------------------------------------------------------
@@ -981,16 +1295,78 @@ def test_check_dpop_misconfiguration_is_error(settings, setting, value, error):
 
 def test_check_dummy_replay_cache_is_error(settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    settings.AUTH0_DPOP_REPLAY_CACHE = "default"
     assert "authn.E015" in check_ids()
     settings.AUTH0_DPOP = "disabled"
     assert "authn.E015" not in check_ids()
 
 
-def test_check_deploy_warns_of_a_per_process_replay_cache(settings):
-    assert "authn.W001" in check_ids(Warning, deploy=True)
+def test_check_deploy_warns_that_the_host_replay_store_is_not_shared_across_hosts(settings):
+    [warning] = [m for m in run_checks(include_deployment_checks=True) if m.id == "authn.W001"]
+    assert "other hosts" in warning.msg
+    assert "AUTH0_DPOP_REPLAY_CACHE" in warning.hint
     assert "authn.W001" not in check_ids(Warning)  # only with --deploy
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}}
+    settings.AUTH0_DPOP_REPLAY_CACHE = "default"
     assert "authn.W001" not in check_ids(Warning, deploy=True)
+    settings.AUTH0_DPOP_REPLAY_CACHE = ""
+    settings.AUTH0_DPOP = "disabled"
+    assert "authn.W001" not in check_ids(Warning, deploy=True)
+
+
+@pytest.mark.parametrize(
+    ("backend", "location"),
+    [
+        pytest.param("django.core.cache.backends.locmem.LocMemCache", "replay", id="LocMemCache"),
+        pytest.param("django.core.cache.backends.filebased.FileBasedCache", "{tmp_path}/cache", id="FileBasedCache"),
+        pytest.param("django.core.cache.backends.db.DatabaseCache", "replay_cache", id="DatabaseCache"),
+    ],
+)
+def test_check_replay_cache_that_culls_entries_is_error(settings, tmp_path, backend, location):
+    settings.CACHES = {
+        **settings.CACHES,
+        "replay": {"BACKEND": backend, "LOCATION": location.format(tmp_path=tmp_path)},
+    }
+    settings.AUTH0_DPOP_REPLAY_CACHE = "replay"
+    [error] = [m for m in run_checks() if m.id == "authn.E027"]
+    assert f"'replay' is a {backend.rpartition('.')[2]}" in error.msg
+    assert "before they expire" in error.msg
+    assert "AUTH0_DPOP_REPLAY_CACHE" in error.hint
+    settings.AUTH0_DPOP = "disabled"
+    assert "authn.E027" not in check_ids()
+
+
+@pytest.mark.parametrize(
+    ("value", "prepare"),
+    [
+        pytest.param("{tmp_path}/missing/jti.sqlite3", lambda tmp_path: None, id="in-a-missing-directory"),
+        pytest.param("{tmp_path}", lambda tmp_path: None, id="a-directory"),
+        pytest.param("{tmp_path}/jti.sqlite3", lambda tmp_path: make_readable_by_others(tmp_path / "jti.sqlite3"),
+                     id="readable-by-others"),
+        pytest.param(42, lambda tmp_path: None, id="not-a-path"),
+    ],
+)  # fmt: skip
+def test_check_replay_store_that_cannot_be_used_is_error(settings, tmp_path, value, prepare):
+    prepare(tmp_path)
+    settings.AUTH0_DPOP_REPLAY_FILE = value.format(tmp_path=tmp_path) if isinstance(value, str) else value
+    [error] = [m for m in run_checks() if m.id == "authn.E028"]
+    assert "AUTH0_DPOP_REPLAY_FILE" in error.msg + error.hint
+    settings.AUTH0_DPOP_REPLAY_CACHE = "default"  # not used then
+    assert "authn.E028" not in check_ids()
+
+
+def test_check_replay_store_in_a_usable_file_passes(settings, tmp_path):
+    settings.AUTH0_DPOP_REPLAY_FILE = str(tmp_path / "jti.sqlite3")
+    assert not {"authn.E027", "authn.E028"} & check_ids()
+    assert stat.S_IMODE((tmp_path / "jti.sqlite3").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"), [("AUTH0_DPOP_REPLAY_MAX_ENTRIES", 0), ("AUTH0_DPOP_REPLAY_MAX_ENTRIES", "9")]
+)
+def test_check_replay_store_size_that_is_not_positive_is_error(settings, setting, value):
+    setattr(settings, setting, value)
+    assert "authn.E008" in check_ids()
 
 
 def test_check_nonce_without_its_middleware_is_error(settings):
@@ -1000,5 +1376,12 @@ def test_check_nonce_without_its_middleware_is_error(settings):
     assert "authn.E016" in check_ids()
 
 
+@pytest.mark.parametrize("algorithms", [["Ed25519"], ["EdDSA"], ["ES256", "Ed25519", "EdDSA", "RS256"]])
+def test_check_edwards_curve_dpop_algorithms_pass(settings, algorithms):
+    settings.AUTH0_DPOP_ALGORITHMS = algorithms
+    assert "authn.E014" not in check_ids()
+
+
 def test_check_default_dpop_settings_pass(settings):
-    assert not {i for i in check_ids() if i in {"authn.E013", "authn.E014", "authn.E015", "authn.E016"}}
+    dpop_checks = {"authn.E013", "authn.E014", "authn.E015", "authn.E016", "authn.E027", "authn.E028"}
+    assert not dpop_checks & check_ids(deploy=True)

@@ -4,6 +4,8 @@ Two servers (two workers of two threads each) share one private redis-server
 through ``REDIS_URL`` and one ``DJANGO_SECRET_KEY``: a proof accepted once is
 refused by every worker of every server; without Redis, DPoP requests fail
 closed while Bearer ones go on; a nonce one server issues, the other accepts.
+A server started without ``REDIS_URL`` at all keeps its proofs in authn's
+replay store, which both its workers share.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit
 
 import pytest
@@ -171,7 +174,7 @@ def test_two_dpop_header_lines_are_refused(servers, key, bound_token):
 def test_bound_token_as_bearer_is_refused(servers, make_token, bound_token):
     response = servers.replay[0].get(PATH, bound_token)
     assert_refused(response, 401, "invalid_header")
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token"'
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token", DPoP algs="ES256"'
     assert servers.replay[1].get(PATH, make_token()).status_code == 200
 
 
@@ -200,6 +203,45 @@ def test_without_redis_dpop_fails_closed_and_bearer_goes_on(servers, redis_serve
     answered_by_both_workers(
         server, lambda: dpop_get(server, bound_token, key.proof("GET", url_of(server), token=bound_token)), 200
     )
+
+
+@pytest.fixture(scope="module")
+def host_store_server(tenant_server, tmp_path_factory) -> Iterator[Server]:
+    """Two workers configured as a new user runs them: no REDIS_URL, so authn's replay store on this host."""
+    port = free_port()
+    env = {**tenant_env(tenant_server), "REDIS_URL": ""}
+    server = start(gunicorn(port, workers=2), env, tmp_path_factory.mktemp("host-store") / "server.log", port)
+    yield server
+    stop(server)
+    assert_clean(server.log_text())
+
+
+def test_proof_sent_to_both_workers_without_redis_is_accepted_once(host_store_server, key, bound_token):
+    """Each worker once kept a cache of its own: the same proof was accepted by each."""
+    server = host_store_server
+    proof = key.proof("GET", url_of(server), token=bound_token)
+    offset, statuses = len(server.log_text()), []
+    while len(statuses) < 20 or len({pid for pid, _ in wait_for_log(server, offset, SERVED_BY, len(statuses))}) < 2:
+        if len(statuses) == 60:
+            pytest.fail(f"60 requests never reached the second worker of {server.url}")
+        statuses.append(dpop_get(server, bound_token, proof).status_code)  # a new connection each
+    assert sorted(statuses) == [200] + [401] * (len(statuses) - 1)
+
+
+def test_proof_sent_to_both_workers_at_once_without_redis_is_accepted_once(host_store_server, key, bound_token):
+    """Sixteen copies of a proof in flight together, over both workers' threads: one test-and-set wins. Each round
+    a new proof, until one round reached both workers (one worker may take all sixteen)."""
+    server = host_store_server
+    with ThreadPoolExecutor(16) as pool:
+        for _ in range(10):
+            proof = key.proof("GET", url_of(server), token=bound_token)
+            offset = len(server.log_text())
+            copies = [proof] * 16
+            statuses = [response.status_code for response in pool.map(partial(dpop_get, server, bound_token), copies)]
+            assert sorted(statuses) == [200] + [401] * 15
+            if len({pid for pid, _ in wait_for_log(server, offset, SERVED_BY, 16)}) == 2:
+                return
+    pytest.fail(f"ten rounds of sixteen requests never reached both workers of {server.url}")
 
 
 def test_nonce_issued_by_one_server_is_accepted_by_the_other(servers, key, bound_token):
