@@ -18,7 +18,7 @@ from django.conf import settings
 from gunicorn.http.message import Request
 from gunicorn.http.parser import RequestParser
 
-from authn.conf import auth0_settings
+from authn import conf
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -40,7 +40,7 @@ keepalive = 5
 
 # Every token-size refusal is authn's JSON 401: the header may hold a token well past AUTH0_MAX_TOKEN_LENGTH
 # (and the DPoP proof its own header) before gunicorn's own HTML 431 would answer.
-limit_request_field_size = 2 * auth0_settings.max_token_length + 1024
+limit_request_field_size = 2 * conf.get().max_token_length + 1024
 # All of a request's header fields together: that longest field, then 20 KiB for a DPoP proof (authn reads
 # one of 4 KiB at most) and everything else (cookies, a browser's negotiation headers).
 MAX_HEADER_BYTES = limit_request_field_size + 20 * 1024

@@ -13,9 +13,9 @@ class AuthnConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from authn import checks, trust  # noqa: F401 - importing registers the system checks
+        from authn import checks, conf  # noqa: F401 - importing registers the system checks
 
         if find_spec("drf_spectacular") is not None:
             from authn import schema  # noqa: F401 - defining the extension registers it with drf-spectacular
 
-        setting_changed.connect(trust.reset, dispatch_uid="authn.trust.reset")
+        setting_changed.connect(conf.reset, dispatch_uid="authn.conf.reset")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
@@ -22,17 +22,28 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from authn.conf import DPOP_MODES, as_list, auth0_settings, setting
-from authn.defaults import DEFAULTS, SETTINGS, Kind
+from authn import conf
+from authn.conf import TrustMode, as_list
+from authn.defaults import DEFAULTS, SETTINGS, DPoPMode, Kind
 from authn.devissuer import DevIssuerKeyError, load_or_create_private_key
 from authn.dpop import KEY_TYPES
 from authn.fetch import is_allowed_url
+from authn.issuers import domain_problem, issuers_by_domain
 from authn.mtls import ANY_PEER, DECODERS, ip_network
 from authn.permissions import HasScope, declared_scopes
 from authn.replay import host_store
 from authn.tokens import RSA_ALGORITHMS
-from authn.trust import domain_problem, issuers_by_domain
 from authn.users import lookup_field
+
+
+def raw(name: str) -> Any:
+    """A setting as the project wrote it (its default if unset): what a check judges and quotes."""
+    return getattr(settings, name, DEFAULTS[name])
+
+
+def trusts_a_tenant() -> bool:
+    return conf.get().trust_mode in (TrustMode.ISSUERS, TrustMode.RESOLVER)
+
 
 HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
 # Backends that drop entries before they expire when full (MAX_ENTRIES, CULL_FREQUENCY).
@@ -41,7 +52,7 @@ CULLING_CACHES = (LocMemCache, FileBasedCache, DatabaseCache)
 
 @register(Tags.security)
 def check_domain(**_: Any) -> list[CheckMessage]:
-    value = setting("AUTH0_DOMAIN")
+    value = raw("AUTH0_DOMAIN")
     if callable(value):
         return []
     return [
@@ -64,7 +75,7 @@ def check_jwks_hosts(**_: Any) -> list[CheckMessage]:
             "AUTH0_JWKS_HOSTS=www.googleapis.com (no https://, no path; a port only when not 443).",
             id="authn.E024",
         )
-        for problem in _host_list_problems("AUTH0_JWKS_HOSTS", setting("AUTH0_JWKS_HOSTS"), "a string or a list")
+        for problem in _host_list_problems("AUTH0_JWKS_HOSTS", raw("AUTH0_JWKS_HOSTS"), "a string or a list")
     ]
 
 
@@ -81,7 +92,7 @@ def _host_list_problems(name: str, value: Any, expected: str) -> list[str]:
 
 @register(Tags.security)
 def check_audience(**_: Any) -> list[CheckMessage]:
-    if auth0_settings.tenant_configured and not auth0_settings.audiences:
+    if trusts_a_tenant() and not conf.get().audience:
         return [
             Error(
                 "AUTH0_AUDIENCE is not set.",
@@ -94,7 +105,7 @@ def check_audience(**_: Any) -> list[CheckMessage]:
 
 @register(Tags.security)
 def check_algorithms(**_: Any) -> list[CheckMessage]:
-    algorithms = auth0_settings.algorithms
+    algorithms = raw("AUTH0_ALGORITHMS")
     if isinstance(algorithms, str) or not algorithms or not set(algorithms) <= RSA_ALGORITHMS:
         return [
             Error(
@@ -109,11 +120,11 @@ def check_algorithms(**_: Any) -> list[CheckMessage]:
 
 @register(Tags.security)
 def check_urls_use_https(**_: Any) -> list[CheckMessage]:
-    domains, issuers = auth0_settings.domains, _issuers_setting()
+    domains, issuers = conf.get().domains, _issuers_setting()
     if not domains:
         return []
     if issuers is None:
-        got = type(setting("AUTH0_ISSUER")).__name__
+        got = type(raw("AUTH0_ISSUER")).__name__
         return [
             Error(
                 f"AUTH0_ISSUER must be a string or a list of https URLs, got {got}.",
@@ -123,7 +134,7 @@ def check_urls_use_https(**_: Any) -> list[CheckMessage]:
         ]
     named = [("AUTH0_ISSUER", issuer, "authn.E005") for issuer in issuers]
     if len(domains) == 1:
-        named.append(("AUTH0_JWKS_URL", auth0_settings.jwks_url_override, "authn.E004"))
+        named.append(("AUTH0_JWKS_URL", conf.get().jwks_url, "authn.E004"))
     return [
         Error(
             f"{name} must be an https URL (plain http only for a loopback host), got {url!r}.",
@@ -137,7 +148,7 @@ def check_urls_use_https(**_: Any) -> list[CheckMessage]:
 
 def _issuers_setting() -> list[str] | None:
     """The entries of ``AUTH0_ISSUER``; ``None`` when it is neither a string nor a list."""
-    value = setting("AUTH0_ISSUER")
+    value = raw("AUTH0_ISSUER")
     return as_list(value) if isinstance(value, (str, list, tuple)) else None
 
 
@@ -175,7 +186,7 @@ def check_one_issuer_per_domain(**_: Any) -> list[CheckMessage]:
 
 def _issuers_by_domain() -> dict[str | None, list[str]]:
     """The https ``AUTH0_ISSUER`` entries by the domain they name (``None``: none); E005 reports the others."""
-    issuers, domains = _issuers_setting(), list(dict.fromkeys(auth0_settings.domains))
+    issuers, domains = _issuers_setting(), list(dict.fromkeys(conf.get().domains))
     if not issuers or not domains:
         return {}
     return issuers_by_domain(domains, [issuer for issuer in issuers if is_allowed_url(issuer)])
@@ -183,8 +194,8 @@ def _issuers_by_domain() -> dict[str | None, list[str]]:
 
 @register(Tags.security)
 def check_tenant_without_domain(**_: Any) -> list[CheckMessage]:
-    stray = [name for name in ("AUTH0_ISSUER", "AUTH0_JWKS_URL") if setting(name)]
-    if stray and not auth0_settings.tenant_configured:
+    stray = [name for name in ("AUTH0_ISSUER", "AUTH0_JWKS_URL") if raw(name)]
+    if stray and not trusts_a_tenant():
         return [
             Error(
                 f"{' and '.join(stray)} set without AUTH0_DOMAIN: no tenant is trusted.",
@@ -197,7 +208,7 @@ def check_tenant_without_domain(**_: Any) -> list[CheckMessage]:
 
 @register(Tags.security, deploy=True)
 def check_issuer_trusted_in_production(**_: Any) -> list[CheckMessage]:
-    if auth0_settings.tenant_configured or settings.DEBUG:
+    if trusts_a_tenant() or settings.DEBUG:
         return []
     return [
         Error(
@@ -213,8 +224,8 @@ def check_setting_types(**_: Any) -> list[CheckMessage]:
     """Every setting of a checkable kind has a value of that kind (E008; E009 for names)."""
     errors: list[CheckMessage] = []
     for entry in SETTINGS:
-        value = setting(entry.name)
-        if entry.kind is Kind.OTHER or _is_kind(value, entry.kind):
+        value = raw(entry.name)
+        if entry.kind in OWN_CHECKS or _is_kind(value, entry.kind):
             continue
         errors.append(
             Error(
@@ -226,22 +237,38 @@ def check_setting_types(**_: Any) -> list[CheckMessage]:
     return errors
 
 
+OWN_CHECKS = (Kind.CHOICE, Kind.DOMAINS, Kind.OTHER)  # kinds whose settings each have a check of their own
+
+
 def _is_kind(value: Any, kind: Kind) -> bool:
-    if kind is Kind.BOOLEAN:
-        return isinstance(value, bool)
-    if kind is Kind.NAME:
-        return isinstance(value, str) and bool(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return bool(value > 0 if kind is Kind.POSITIVE else value >= 0)
+    return KIND_TESTS[kind](value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
+
+
+KIND_TESTS: dict[Kind, Callable[[Any], bool]] = {
+    Kind.POSITIVE: lambda value: _is_number(value) and value > 0,
+    Kind.NON_NEGATIVE: lambda value: _is_number(value) and value >= 0,
+    Kind.BOOLEAN: lambda value: isinstance(value, bool),
+    Kind.NAME: lambda value: isinstance(value, str) and bool(value),
+    Kind.TEXT: lambda value: isinstance(value, str),
+    Kind.LIST: _is_list,
+    Kind.PATH: lambda value: isinstance(value, (str, os.PathLike)),
+}
 
 
 @register()
 def check_dev_issuer_key(**_: Any) -> list[CheckMessage]:
-    if not auth0_settings.dev_issuer_active:
+    if conf.get().trust_mode is not TrustMode.DEVELOPMENT:
         return []
     try:
-        load_or_create_private_key(auth0_settings.dev_key_file)
+        load_or_create_private_key(conf.get().dev_key_file)
     except (DevIssuerKeyError, OSError) as err:
         return [Error(str(err), hint="Delete the file or set AUTH0_DEV_KEY_FILE elsewhere.", id="authn.E010")]
     return []
@@ -270,9 +297,9 @@ def _routed_view_classes(patterns: list[Any]) -> Iterator[type]:
 
 @register(Tags.security)
 def check_overrides_with_several_domains(**_: Any) -> list[CheckMessage]:
-    resolver = auth0_settings.domain_resolver is not None
+    resolver = callable(conf.get().domain)
     errors: list[CheckMessage] = []
-    if setting("AUTH0_JWKS_URL") and (resolver or len(auth0_settings.domains) > 1):
+    if raw("AUTH0_JWKS_URL") and (resolver or len(conf.get().domains) > 1):
         errors.append(
             Error(
                 "AUTH0_JWKS_URL can only be set with a single AUTH0_DOMAIN.",
@@ -281,7 +308,7 @@ def check_overrides_with_several_domains(**_: Any) -> list[CheckMessage]:
                 id="authn.E012",
             )
         )
-    if setting("AUTH0_ISSUER") and resolver:
+    if raw("AUTH0_ISSUER") and resolver:
         errors.append(
             Error(
                 "AUTH0_ISSUER cannot be set with a resolver: each domain it returns is the issuer https://{domain}/.",
@@ -295,11 +322,11 @@ def check_overrides_with_several_domains(**_: Any) -> list[CheckMessage]:
 @register(Tags.security)
 def check_dpop(**_: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    mode, algorithms = auth0_settings.dpop_mode, auth0_settings.dpop_algorithms
-    if mode not in DPOP_MODES:
+    mode, algorithms = raw("AUTH0_DPOP"), raw("AUTH0_DPOP_ALGORITHMS")
+    if mode not in tuple(DPoPMode):
         errors.append(
             Error(
-                f"AUTH0_DPOP must be one of {', '.join(DPOP_MODES)}, got {mode!r}.",
+                f"AUTH0_DPOP must be one of {', '.join(tuple(DPoPMode))}, got {mode!r}.",
                 hint='"allowed" accepts Bearer and DPoP tokens, "required" only DPoP, "disabled" only Bearer.',
                 id="authn.E013",
             )
@@ -317,9 +344,9 @@ def check_dpop(**_: Any) -> list[CheckMessage]:
 
 @register(Tags.security, Tags.caches)
 def check_replay_cache(**_: Any) -> list[CheckMessage]:
-    if auth0_settings.dpop_mode == "disabled":
+    if conf.get().dpop is DPoPMode.DISABLED:
         return []
-    alias = auth0_settings.dpop_replay_cache
+    alias = conf.get().dpop_replay_cache
     return _replay_cache_problems(alias) if alias else _host_store_problems()
 
 
@@ -347,11 +374,11 @@ def _replay_cache_problems(alias: Any) -> list[CheckMessage]:
 
 
 def _host_store_problems() -> list[CheckMessage]:
-    file = auth0_settings.dpop_replay_file
+    file = raw("AUTH0_DPOP_REPLAY_FILE")
     if not isinstance(file, (str, os.PathLike)):
         problem = f"AUTH0_DPOP_REPLAY_FILE must be a file path, got {file!r}."
     else:
-        store = host_store(file, auth0_settings.dpop_replay_max_entries)
+        store = host_store(file, conf.get().dpop_replay_max_entries)
         try:
             store.check()
         except (OSError, sqlite3.Error) as err:
@@ -367,7 +394,7 @@ def _host_store_problems() -> list[CheckMessage]:
 
 @register(Tags.security, Tags.caches, deploy=True)
 def check_replay_store_is_shared(**_: Any) -> list[CheckMessage]:
-    if auth0_settings.dpop_mode == "disabled" or auth0_settings.dpop_replay_cache:
+    if conf.get().dpop is DPoPMode.DISABLED or conf.get().dpop_replay_cache:
         return []
     return [
         Warning(
@@ -383,7 +410,7 @@ def check_replay_store_is_shared(**_: Any) -> list[CheckMessage]:
 @register(Tags.security)
 def check_nonce_middleware(**_: Any) -> list[CheckMessage]:
     middleware = "authn.middleware.DPoPNonceMiddleware"
-    if auth0_settings.dpop_nonce and middleware not in settings.MIDDLEWARE:
+    if conf.get().dpop_nonce and middleware not in settings.MIDDLEWARE:
         return [
             Error(
                 "AUTH0_DPOP_NONCE is on but the middleware that sends DPoP-Nonce headers is not installed.",
@@ -426,7 +453,7 @@ def check_secret_key(**_: Any) -> list[CheckMessage]:
 
 @register(Tags.security)
 def check_client_certificate_header(**_: Any) -> list[CheckMessage]:
-    header = auth0_settings.mtls_client_cert_header
+    header = conf.get().mtls_client_cert_header
     if not header or (isinstance(header, str) and HEADER_NAME.fullmatch(header)):
         return []
     return [
@@ -440,7 +467,7 @@ def check_client_certificate_header(**_: Any) -> list[CheckMessage]:
 
 @register(Tags.security)
 def check_trusted_proxies(**_: Any) -> list[CheckMessage]:
-    value = setting("AUTH0_MTLS_TRUSTED_PROXIES")
+    value = raw("AUTH0_MTLS_TRUSTED_PROXIES")
     entries = value.split(",") if isinstance(value, str) else value
     if not isinstance(entries, (list, tuple)) or not all(isinstance(entry, str) for entry in entries):
         return [
@@ -468,7 +495,7 @@ def _trusted_proxies_error(message: str) -> Error:
 
 @register(Tags.security)
 def check_client_certificate_format(**_: Any) -> list[CheckMessage]:
-    form = auth0_settings.mtls_client_cert_format
+    form = raw("AUTH0_MTLS_CLIENT_CERT_FORMAT")
     if isinstance(form, str) and form in DECODERS:
         return []
     return [
@@ -483,8 +510,8 @@ def check_client_certificate_format(**_: Any) -> list[CheckMessage]:
 
 @register(Tags.security)
 def check_client_certificate_has_a_proxy(**_: Any) -> list[CheckMessage]:
-    value = setting("AUTH0_MTLS_TRUSTED_PROXIES")
-    if not auth0_settings.mtls_client_cert_header or not isinstance(value, (str, list, tuple)) or as_list(value):
+    value = raw("AUTH0_MTLS_TRUSTED_PROXIES")
+    if not conf.get().mtls_client_cert_header or not isinstance(value, (str, list, tuple)) or as_list(value):
         return []
     return [
         Error(
@@ -498,7 +525,7 @@ def check_client_certificate_has_a_proxy(**_: Any) -> list[CheckMessage]:
 
 @register()
 def check_jwks_max_waiting(**_: Any) -> list[CheckMessage]:
-    value = setting("AUTH0_JWKS_MAX_WAITING")
+    value = raw("AUTH0_JWKS_MAX_WAITING")
     if type(value) is int and value > 0:
         return []
     return [

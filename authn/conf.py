@@ -1,141 +1,177 @@
-"""The authn settings: flat ``AUTH0_*`` Django settings, read on every access.
+"""authn's settings as one frozen, typed snapshot: what every part of authn is given.
 
-Reading through this object (instead of copying values at import time) keeps
-``override_settings`` and pytest-django's ``settings`` fixture working. Every
-default comes from ``authn.defaults``.
+The snapshot is read from authn's flat Django settings (each default
+from ``authn.defaults``, one field per row of its table) on first use, and read
+again after any of them, or ``DEBUG``, changes (``setting_changed``), so
+``override_settings`` and pytest-django's ``settings`` fixture work. Values are
+normalised as their kind says (a comma-separated string becomes a tuple); a
+value of the wrong kind falls back to the default here, and the system checks
+refuse it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import importlib
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from django.conf import settings
+from django.conf import settings as django_settings
 
-from authn.defaults import DEFAULTS
+from authn.defaults import PREFIX, SETTINGS, CertificateFormat, DPoPMode, Kind, Setting
 
-DEV_ISSUER = "https://dev-issuer.localhost/"
-DEV_AUDIENCE = "https://messages-api.localhost"
-DPOP_MODES = ("allowed", "required", "disabled")
-
-T = TypeVar("T")
+Domains = tuple[str, ...] | Callable[..., Any]
 
 
-def setting(name: str) -> Any:
-    """The value of ``name``, or its default."""
-    return getattr(settings, name, DEFAULTS[name])
+class TrustMode(Enum):
+    """Where the trusted issuers come from."""
+
+    ISSUERS = "the domains listed"
+    RESOLVER = "a callable naming them for each request"
+    DEVELOPMENT = "the embedded development issuer (debug on, no domain)"
+    NONE = "nothing is trusted (debug off, no domain)"
+
+
+@dataclass(frozen=True)
+class AuthnSettings:
+    """Every setting of ``authn.defaults`` once, normalised; ``debug`` is Django's ``DEBUG``."""
+
+    domain: Domains
+    audience: tuple[str, ...]
+    issuer: tuple[str, ...]
+    jwks_url: str
+    oidc_discovery: bool
+    jwks_hosts: tuple[str, ...]
+    algorithms: tuple[str, ...]
+    leeway_seconds: float
+    scope_claim: str
+    permissions_claim: str
+    max_token_length: int
+    realm: str
+    token_cache_size: int
+    token_cache_bytes: int
+    jwks_cache_seconds: float
+    jwks_cooldown_seconds: float
+    jwks_stale_seconds: float
+    jwks_max_waiting: int
+    jwks_connect_timeout: float
+    jwks_read_timeout: float
+    jwks_max_bytes: int
+    jwks_max_keys: int
+    jwks_min_rsa_bits: int
+    jwks_max_rsa_bits: int
+    dpop: DPoPMode
+    dpop_algorithms: tuple[str, ...]
+    dpop_max_age_seconds: float
+    dpop_leeway_seconds: float
+    dpop_replay_cache: str
+    dpop_replay_file: Any
+    dpop_replay_max_entries: int
+    dpop_nonce: bool
+    dpop_nonce_seconds: float
+    mtls_client_cert_header: str
+    mtls_client_cert_format: CertificateFormat
+    mtls_trusted_proxies: tuple[str, ...]
+    user_lookup_field: str
+    user_claims_hook: Any
+    readyz_issuers: bool
+    refusal_log_rate: float
+    dev_key_file: Path
+    debug: bool
+
+    @property
+    def trust_mode(self) -> TrustMode:
+        if callable(self.domain):
+            return TrustMode.RESOLVER
+        if self.domain:
+            return TrustMode.ISSUERS
+        return TrustMode.DEVELOPMENT if self.debug else TrustMode.NONE
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """The domains listed, without repeats (none for a resolver)."""
+        return () if callable(self.domain) else tuple(dict.fromkeys(self.domain))
 
 
 def as_list(value: Any) -> list[str]:
-    """A comma-separated string or a list of strings, as a list of its non-empty items."""
-    items = value.split(",") if isinstance(value, str) else list(value or ())
+    """A comma-separated string or a list of strings, as a list of its non-empty items (others dropped)."""
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, (list, tuple)) else ()
     return [item.strip() for item in items if isinstance(item, str) and item.strip()]
 
 
-class Setting(Generic[T]):
-    """A class attribute reading one Django setting (or its default) on every access."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __get__(self, instance: object, owner: type | None = None) -> T:
-        value: T = setting(self.name)
-        return value
+def read(source: Any = django_settings) -> AuthnSettings:
+    """The snapshot of ``source``'s settings (Django's, by default)."""
+    values = {row.field: _normalised(row, getattr(source, row.name, row.default)) for row in SETTINGS}
+    return AuthnSettings(**values, debug=bool(getattr(source, "DEBUG", False)))
 
 
-class Auth0Settings:
-    """Typed access to the ``AUTH0_*`` settings."""
-
-    oidc_discovery = Setting[bool]("AUTH0_OIDC_DISCOVERY")
-    algorithms = Setting[Sequence[str]]("AUTH0_ALGORITHMS")
-    leeway_seconds = Setting[float]("AUTH0_LEEWAY_SECONDS")
-    scope_claim = Setting[str]("AUTH0_SCOPE_CLAIM")
-    permissions_claim = Setting[str]("AUTH0_PERMISSIONS_CLAIM")
-    max_token_length = Setting[int]("AUTH0_MAX_TOKEN_LENGTH")
-    realm = Setting[str]("AUTH0_REALM")
-    token_cache_size = Setting[int]("AUTH0_TOKEN_CACHE_SIZE")
-    token_cache_bytes = Setting[int]("AUTH0_TOKEN_CACHE_BYTES")
-    jwks_cache_seconds = Setting[float]("AUTH0_JWKS_CACHE_SECONDS")
-    jwks_cooldown_seconds = Setting[float]("AUTH0_JWKS_COOLDOWN_SECONDS")
-    jwks_stale_seconds = Setting[float]("AUTH0_JWKS_STALE_SECONDS")
-    jwks_max_waiting = Setting[int]("AUTH0_JWKS_MAX_WAITING")
-    jwks_connect_timeout = Setting[float]("AUTH0_JWKS_CONNECT_TIMEOUT")
-    jwks_read_timeout = Setting[float]("AUTH0_JWKS_READ_TIMEOUT")
-    jwks_max_bytes = Setting[int]("AUTH0_JWKS_MAX_BYTES")
-    jwks_max_keys = Setting[int]("AUTH0_JWKS_MAX_KEYS")
-    jwks_min_rsa_bits = Setting[int]("AUTH0_JWKS_MIN_RSA_BITS")
-    jwks_max_rsa_bits = Setting[int]("AUTH0_JWKS_MAX_RSA_BITS")
-    dpop_mode = Setting[str]("AUTH0_DPOP")
-    dpop_algorithms = Setting[Sequence[str]]("AUTH0_DPOP_ALGORITHMS")
-    dpop_max_age_seconds = Setting[float]("AUTH0_DPOP_MAX_AGE_SECONDS")
-    dpop_leeway_seconds = Setting[float]("AUTH0_DPOP_LEEWAY_SECONDS")
-    dpop_replay_cache = Setting[str]("AUTH0_DPOP_REPLAY_CACHE")
-    dpop_replay_file = Setting[Any]("AUTH0_DPOP_REPLAY_FILE")  # a path, or empty; the checks refuse anything else
-    dpop_replay_max_entries = Setting[int]("AUTH0_DPOP_REPLAY_MAX_ENTRIES")
-    dpop_nonce = Setting[bool]("AUTH0_DPOP_NONCE")
-    dpop_nonce_seconds = Setting[float]("AUTH0_DPOP_NONCE_SECONDS")
-    user_lookup_field = Setting[str]("AUTH0_USER_LOOKUP_FIELD")
-    user_claims_hook = Setting[Any]("AUTH0_USER_CLAIMS_HOOK")
-    refusal_log_rate = Setting[float]("AUTH0_REFUSAL_LOG_RATE")
-    readyz_issuers = Setting[bool]("AUTH0_READYZ_ISSUERS")
-    mtls_client_cert_format = Setting[str]("AUTH0_MTLS_CLIENT_CERT_FORMAT")
-
-    @property
-    def domain_resolver(self) -> Callable[..., Any] | None:
-        """``AUTH0_DOMAIN`` when it is a callable returning the domains trusted for a request."""
-        value = setting("AUTH0_DOMAIN")
-        return value if callable(value) else None
-
-    @property
-    def domains(self) -> list[str]:
-        """The statically configured tenant domains (empty for a resolver)."""
-        value = setting("AUTH0_DOMAIN")
-        return [] if callable(value) else as_list(value)
-
-    @property
-    def tenant_configured(self) -> bool:
-        return bool(self.domains) or self.domain_resolver is not None
-
-    @property
-    def audiences(self) -> list[str]:
-        return as_list(setting("AUTH0_AUDIENCE"))
-
-    @property
-    def issuers(self) -> list[str]:
-        """The exact issuer identifiers ``AUTH0_ISSUER`` gives, for the domains whose hosts they name."""
-        return as_list(setting("AUTH0_ISSUER"))
-
-    @property
-    def jwks_url_override(self) -> str:
-        return setting("AUTH0_JWKS_URL") or ""
-
-    @property
-    def jwks_hosts(self) -> list[str]:
-        return as_list(setting("AUTH0_JWKS_HOSTS"))
-
-    @property
-    def dev_issuer_active(self) -> bool:
-        """The embedded development issuer is trusted only when debugging without a tenant."""
-        return not self.tenant_configured and bool(settings.DEBUG)
-
-    @property
-    def dev_audiences(self) -> list[str]:
-        return self.audiences or [DEV_AUDIENCE]
-
-    @property
-    def dev_key_file(self) -> Path:
-        return Path(setting("AUTH0_DEV_KEY_FILE"))
-
-    @property
-    def mtls_client_cert_header(self) -> str:
-        return setting("AUTH0_MTLS_CLIENT_CERT_HEADER") or ""
-
-    @property
-    def mtls_trusted_proxies(self) -> tuple[str, ...]:
-        """The entries of ``AUTH0_MTLS_TRUSTED_PROXIES`` that are strings; none if it is of another type."""
-        value = setting("AUTH0_MTLS_TRUSTED_PROXIES")
-        return tuple(as_list(value)) if isinstance(value, (str, list, tuple)) else ()
+_snapshot: tuple[object, AuthnSettings] | None = None  # the settings object read, and what was read
+_lock = threading.Lock()
 
 
-auth0_settings = Auth0Settings()
+def get() -> AuthnSettings:
+    """This process's snapshot: read on first use, and again once the settings object is another.
+
+    ``override_settings`` (pytest-django's ``settings`` too) installs another settings object, so every
+    change made through it is seen, a deletion included, which sends no ``setting_changed``.
+    """
+    global _snapshot  # noqa: PLW0603 - one snapshot per process, by design
+    source = getattr(django_settings, "_wrapped", None)
+    found = _snapshot
+    if found is None or found[0] is not source:
+        with _lock:  # one snapshot for the threads of a cold start, and one runtime built from it
+            found = _snapshot
+            if found is None or found[0] is not source:
+                found = _snapshot = (source, read())
+    return found[1]
+
+
+def reset(*, setting: str = PREFIX, **_: Any) -> None:
+    """``setting_changed`` receiver: read the settings again when one of authn's, or ``DEBUG``, changes."""
+    global _snapshot  # noqa: PLW0603
+    if setting.startswith(PREFIX) or setting == "DEBUG":
+        _snapshot = None
+
+
+def project_path(path: str | os.PathLike[str]) -> Path:
+    """``path``, relative to the project's directory: where the settings module's top package lies (the
+    directory ``manage.py`` is in, as ``startproject`` lays it out), else the working directory."""
+    found = Path(path)
+    module = os.environ.get("DJANGO_SETTINGS_MODULE") or getattr(django_settings, "SETTINGS_MODULE", None)
+    if found.is_absolute() or not module:
+        return found
+    package = importlib.import_module(module.partition(".")[0])
+    return Path(package.__file__ or ".").resolve().parent.parent / found
+
+
+def _normalised(row: Setting, value: Any) -> Any:
+    if row.kind is Kind.CHOICE:
+        assert row.choices is not None  # noqa: S101 - every CHOICE row names its choices
+        return row.choices(value) if value in list(row.choices) else row.choices(row.default)
+    reader = _READERS.get(row.kind)
+    if reader is not None:
+        return reader(value)
+    return value if _fits(row.kind, value) else row.default
+
+
+def _fits(kind: Kind, value: Any) -> bool:
+    if kind is Kind.BOOLEAN:
+        return isinstance(value, bool)
+    if kind is Kind.NAME:
+        return isinstance(value, str) and bool(value)
+    if kind in (Kind.POSITIVE, Kind.NON_NEGATIVE):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return number and (value > 0 if kind is Kind.POSITIVE else value >= 0)
+    return True
+
+
+_READERS: dict[Kind, Callable[[Any], Any]] = {
+    Kind.LIST: lambda value: tuple(as_list(value)),
+    Kind.TEXT: lambda value: value if isinstance(value, str) else "",
+    Kind.DOMAINS: lambda value: value if callable(value) else tuple(as_list(value)),
+    Kind.PATH: lambda value: project_path(value if isinstance(value, (str, os.PathLike)) else ""),
+}

@@ -1,24 +1,52 @@
-"""Every ``AUTH0_*`` setting: its name, default and meaning, in one place.
+"""Every ``AUTH0_*`` setting: its name, default, kind and meaning, in one place.
 
-``authn.conf`` reads through this table, the system checks iterate it, and a
-test holds the README's settings table to it. Nothing else states a default.
+``authn.conf`` builds its settings snapshot from this table (one field per
+row), the system checks iterate it, and the documentation's configuration
+page is generated from it. Nothing else states a default.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
+
+PREFIX = "AUTH0_"  # every setting's name starts with it
 
 
 class Kind(Enum):
-    """What a setting's value must be; the system checks refuse anything else (``authn.E008``)."""
+    """What a setting's value must be, and how the snapshot reads it.
+
+    The system checks refuse a value of the wrong kind (``authn.E008``, ``authn.E009`` for names); a
+    ``CHOICE`` or ``OTHER`` setting has a check of its own.
+    """
 
     POSITIVE = "a positive number"
     NON_NEGATIVE = "a non-negative number"
     BOOLEAN = "True or False"
     NAME = "a non-empty string"
+    TEXT = "a string"
+    LIST = "a comma-separated string or a list of strings"
+    CHOICE = "one of its choices"
+    DOMAINS = "a comma-separated string, a list of strings or a callable"
+    PATH = "a file path"
     OTHER = "see its own check"
+
+
+class DPoPMode(StrEnum):
+    """Which schemes the ``Authorization`` header may use: Bearer and DPoP, DPoP only, or Bearer only."""
+
+    ALLOWED = "allowed"
+    REQUIRED = "required"
+    DISABLED = "disabled"
+
+
+class CertificateFormat(StrEnum):
+    """How a TLS proxy writes the client certificate into its header."""
+
+    PEM = "pem"  # URL-encoded PEM: nginx's $ssl_client_escaped_cert, AWS ALB
+    DER = "der"  # base64 DER: HAProxy, Traefik
+    XFCC = "xfcc"  # Envoy's X-Forwarded-Client-Cert
 
 
 @dataclass(frozen=True)
@@ -27,6 +55,12 @@ class Setting:
     default: Any
     kind: Kind
     meaning: str
+    choices: type[StrEnum] | None = None  # the values a CHOICE setting takes
+
+    @property
+    def field(self) -> str:
+        """Its field in the settings snapshot: ``AUTH0_JWKS_CACHE_SECONDS`` is ``jwks_cache_seconds``."""
+        return self.name.removeprefix(PREFIX).lower()
 
 
 SETTINGS = (
@@ -34,15 +68,15 @@ SETTINGS = (
     Setting(
         "AUTH0_DOMAIN",
         "",
-        Kind.OTHER,
+        Kind.DOMAINS,
         "tenant domain(s), comma-separated or a list, e.g. `dev-abc.us.auth0.com,login.example.com`; "
         "or a callable `(request) -> domains`; unset: the development issuer when debugging, otherwise nothing",
     ),
-    Setting("AUTH0_AUDIENCE", "", Kind.OTHER, "the API identifier; comma-separated or a list for several"),
+    Setting("AUTH0_AUDIENCE", "", Kind.LIST, "the API identifier; comma-separated or a list for several"),
     Setting(
         "AUTH0_ISSUER",
         "",
-        Kind.OTHER,
+        Kind.LIST,
         "expected `iss`, exactly, e.g. `https://login.example.com` (no trailing slash); with several domains, "
         "comma-separated or a list, each for the domain whose host (and port) it names; "
         "a domain without one: `https://{domain}/`",
@@ -50,7 +84,7 @@ SETTINGS = (
     Setting(
         "AUTH0_JWKS_URL",
         "",
-        Kind.OTHER,
+        Kind.TEXT,
         "key set URL (one domain only); default `{issuer}.well-known/jwks.json`",
     ),
     Setting(
@@ -62,11 +96,11 @@ SETTINGS = (
     Setting(
         "AUTH0_JWKS_HOSTS",
         "",
-        Kind.OTHER,
+        Kind.LIST,
         "host names (an optional `:port` allowed), comma-separated or a list, besides the issuer's own origin "
         "that a discovered `jwks_uri` may be on, e.g. `www.googleapis.com`",
     ),
-    Setting("AUTH0_ALGORITHMS", ("RS256",), Kind.OTHER, "allowed token signature algorithms (RSA family only)"),
+    Setting("AUTH0_ALGORITHMS", ("RS256",), Kind.LIST, "allowed token signature algorithms (RSA family only)"),
     Setting("AUTH0_LEEWAY_SECONDS", 10, Kind.NON_NEGATIVE, "clock skew allowed on `exp`, `iat`, `nbf`"),
     Setting("AUTH0_SCOPE_CLAIM", "scope", Kind.NAME, "claim holding space-separated scopes"),
     Setting("AUTH0_PERMISSIONS_CLAIM", "permissions", Kind.NAME, "claim holding an array of permissions (RBAC)"),
@@ -108,14 +142,14 @@ SETTINGS = (
     Setting("AUTH0_JWKS_MIN_RSA_BITS", 2048, Kind.POSITIVE, "smallest RSA modulus accepted"),
     Setting("AUTH0_JWKS_MAX_RSA_BITS", 8192, Kind.POSITIVE, "largest RSA modulus accepted"),
     # -- sender-constrained tokens
-    Setting("AUTH0_DPOP", "allowed", Kind.OTHER, "DPoP: `allowed`, `required` or `disabled`"),
-    Setting("AUTH0_DPOP_ALGORITHMS", ("ES256",), Kind.OTHER, "allowed DPoP proof algorithms (asymmetric only)"),
+    Setting("AUTH0_DPOP", "allowed", Kind.CHOICE, "DPoP: `allowed`, `required` or `disabled`", choices=DPoPMode),
+    Setting("AUTH0_DPOP_ALGORITHMS", ("ES256",), Kind.LIST, "allowed DPoP proof algorithms (asymmetric only)"),
     Setting("AUTH0_DPOP_MAX_AGE_SECONDS", 300, Kind.POSITIVE, "oldest DPoP proof accepted, by its `iat`"),
     Setting("AUTH0_DPOP_LEEWAY_SECONDS", 30, Kind.NON_NEGATIVE, "how far in the future a proof's `iat` may be"),
     Setting(
         "AUTH0_DPOP_REPLAY_CACHE",
         "",
-        Kind.OTHER,
+        Kind.TEXT,
         "Django cache alias remembering DPoP proof `jti`s for every host (Redis); "
         "unset: authn's replay store, which the workers of one host share",
     ),
@@ -138,21 +172,22 @@ SETTINGS = (
     Setting(
         "AUTH0_MTLS_CLIENT_CERT_HEADER",
         "",
-        Kind.OTHER,
+        Kind.TEXT,
         "request header in which the TLS proxy passes the client certificate; "
         "unset: certificate-bound tokens are refused",
     ),
     Setting(
         "AUTH0_MTLS_CLIENT_CERT_FORMAT",
         "pem",
-        Kind.OTHER,
+        Kind.CHOICE,
         "how the proxy writes it: `pem` (URL-encoded PEM: nginx, AWS ALB), `der` (base64 DER: HAProxy, Traefik) "
         "or `xfcc` (Envoy's `X-Forwarded-Client-Cert`); exactly one certificate",
+        choices=CertificateFormat,
     ),
     Setting(
         "AUTH0_MTLS_TRUSTED_PROXIES",
         ("127.0.0.1", "::1"),
-        Kind.OTHER,
+        Kind.LIST,
         "peers (`REMOTE_ADDR`) whose client certificate header is read: IP addresses or CIDR networks, "
         "comma-separated or a list; `*`: any peer. From any other, certificate-bound tokens are refused",
     ),
@@ -185,7 +220,7 @@ SETTINGS = (
     Setting(
         "AUTH0_DEV_KEY_FILE",
         ".dev-issuer/signing-key.pem",
-        Kind.OTHER,
+        Kind.PATH,
         "the development issuer's private key, relative to the working directory (generated, git-ignored)",
     ),
 )

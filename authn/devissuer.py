@@ -24,6 +24,9 @@ from authn.dpop import access_token_hash
 from authn.jose import thumbprint
 from authn.keys import SigningKey
 
+DEV_ISSUER = "https://dev-issuer.localhost/"
+DEV_AUDIENCE = "https://messages-api.localhost"  # the audience of its tokens when none is configured
+
 
 class DevIssuerKeyError(Exception):
     """The development issuer's key file exists but cannot be used."""

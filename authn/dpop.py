@@ -3,7 +3,7 @@
 Each rule is stated once, with ``tokens.py``'s strictness: size checked before
 parsing, canonical base64url, no duplicate members. Whether the token is
 bound to the proof's key, whether a nonce is due, and whether the ``jti`` was
-seen before are for the caller (``confirmation.py``). Knows nothing of HTTP
+seen before are for the caller (``binding.py``). Knows nothing of HTTP
 requests beyond the method and URL it is given.
 """
 
@@ -26,7 +26,6 @@ from jwt.algorithms import Algorithm, get_default_algorithms
 from jwt.exceptions import InvalidKeyError
 
 from authn import jose
-from authn.defaults import DEFAULTS
 from authn.errors import InvalidProof
 from authn.keys import UnusableKey, rsa_public_key
 
@@ -63,8 +62,8 @@ class ProofValidator:
         self,
         *,
         algorithms: Iterable[str],
-        max_age: float = DEFAULTS["AUTH0_DPOP_MAX_AGE_SECONDS"],
-        leeway: float = DEFAULTS["AUTH0_DPOP_LEEWAY_SECONDS"],
+        max_age: float,
+        leeway: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.algorithms = tuple(alg for alg in algorithms if alg in KEY_TYPES)

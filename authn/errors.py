@@ -1,9 +1,12 @@
-"""Every refusal, once: its code and description (what the client reads), status and challenge error.
+"""Every refusal, once: its status, code and description (what the client reads) and its challenge error.
 
-``tokens.py``, ``jwks.py``, ``dpop.py`` and the DRF adapters raise these;
-``exceptions.py`` turns any of them into the DRF exception of its status.
+``authn.verify`` and the permissions raise these; each surface answers one
+with ``status``, the body ``{"code": code, "description": description}`` and
+``headers`` (``WWW-Authenticate``, ``Retry-After``, ``DPoP-Nonce``).
 Descriptions are fixed texts, safe to send: never the token, never a
-library's message.
+library's message. Class names say what happened; several share a code (the
+contract's ``invalid_header`` covers a malformed token and a bad signature
+alike).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ LogFields = Callable[[], Mapping[str, Any]]
 
 
 class AuthnError(Exception):
-    """A refused request. Subclasses set the four class attributes."""
+    """A refused request. Subclasses set ``code``, ``description``, ``status`` and ``challenge_error``."""
 
     code: ClassVar[str]
     description: str
@@ -28,28 +31,61 @@ class AuthnError(Exception):
         super().__init__(self.description)
         # What the refusal log may say about the token, computed only if a line is written.
         self.log_fields: LogFields = dict
-        self.scheme = "bearer"  # the scheme of its challenge: the request's, or the one the DPoP mode demands
+        self.challenge: str | None = None  # WWW-Authenticate, as ``authn.challenges`` words it for the request
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The response headers this refusal is answered with."""
+        return {"WWW-Authenticate": self.challenge} if self.challenge else {}
 
 
 class MissingCredentials(AuthnError):
-    """No Authorization header (DRF's own ``NotAuthenticated``); the challenge names no error."""
+    """No Authorization header; the challenge names the schemes accepted and no error."""
 
     code = "authorization_header_missing"
     description = "Authorization header is expected."
     challenge_error = None
 
 
-class InvalidRequest(AuthnError):
+class MalformedAuthorization(AuthnError):
+    """An Authorization header that is not ``<scheme> <one token68>`` of an accepted scheme."""
+
     code = "invalid_header"
     description = "Authorization header must be Bearer token."
     challenge_error = "invalid_request"
 
 
-class MalformedToken(AuthnError):
-    """Not a well-formed, correctly signed token for an allowed algorithm and key."""
+class InvalidToken(AuthnError):
+    """The token cannot be trusted; the subclasses say why."""
 
     code = "invalid_header"
     description = "Unable to parse authentication token."
+
+
+class MalformedToken(InvalidToken):
+    """Not a well-formed token of an allowed algorithm and type, or too large."""
+
+
+class UnknownKey(InvalidToken):
+    """No key of a trusted issuer has the token's ``kid``."""
+
+    description = "Unable to find appropriate key."
+
+
+class BadSignature(InvalidToken):
+    description = "Token signature is invalid."
+
+
+class BindingMismatch(InvalidToken):
+    """The token's ``cnf`` claim is not satisfied by what the request carries."""
+
+    description = "Token is bound to a key or certificate this request does not prove it holds."
+
+
+class BoundTokenAsBearer(BindingMismatch):
+    """A DPoP-bound token sent with the Bearer scheme where DPoP is accepted: its challenge offers DPoP too."""
+
+    description = "Token is bound to a DPoP key: send it with the DPoP scheme and a proof."
 
 
 class ExpiredToken(AuthnError):
@@ -85,9 +121,19 @@ class InvalidProof(AuthnError):
 
 
 class NonceRequired(AuthnError):
+    """A DPoP proof without a current nonce of ours: answered with a fresh one (RFC 9449 §8)."""
+
     code = "use_dpop_nonce"
     description = "DPoP proof must carry the nonce given in the DPoP-Nonce header."
     challenge_error = "use_dpop_nonce"
+
+    def __init__(self, nonce: str) -> None:
+        super().__init__()
+        self.nonce = nonce
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**super().headers, "DPoP-Nonce": self.nonce}
 
 
 class Unavailable(AuthnError):
@@ -100,12 +146,16 @@ class Unavailable(AuthnError):
         super().__init__()
         self.retry_after = retry_after
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
 
 class KeysUnavailable(Unavailable):
     code = "jwks_unavailable"
     description = "Unable to fetch the signing keys to verify the token; try again later."
 
 
-class ReplayCacheUnavailable(Unavailable):
+class ReplayStoreUnavailable(Unavailable):
     code = "replay_cache_unavailable"
     description = "Unable to check the DPoP proof for replay; try again later."

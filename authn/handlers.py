@@ -1,11 +1,12 @@
-"""The DRF exception handler: refusals as ``{"code", "description"}`` JSON, each logged once.
+"""The DRF edge: a refusal as the DRF exception answering it, and the exception handler that words it.
 
-Set as ``REST_FRAMEWORK["EXCEPTION_HANDLER"]``. It starts from DRF's own
-handler (status, ``WWW-Authenticate``, ``Retry-After`` are already right) and
-reshapes the body: a refusal gets its code and description, any other error
-carrying one message (404, 405, 406, 415, throttled...) gets DRF's code and
-message, and an error with several (a serializer's field errors) stays
-exactly as DRF renders it.
+``Refused`` carries what DRF's own exception handler reads: the status, the
+description, ``auth_header`` (``WWW-Authenticate``) and ``wait``
+(``Retry-After``); so the stock handler already answers with the right
+status and headers, a ``{"detail": ...}`` body. Set as
+``REST_FRAMEWORK["EXCEPTION_HANDLER"]``, ``exception_handler`` answers
+refusals with ``{"code", "description"}`` and logs each once, and gives every
+other DRF error carrying one message DRF's code and message in that shape.
 """
 
 from __future__ import annotations
@@ -13,15 +14,28 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import exceptions
+from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
-from authn import logs
-from authn.authentication import request_scheme
-from authn.errors import AuthnError, InvalidRequest, MissingCredentials
+from authn import runtime
+from authn.errors import AuthnError, MalformedAuthorization, MissingCredentials, Unavailable
+
+
+class Refused(exceptions.APIException):
+    """An ``AuthnError`` as DRF answers it: its status, description, code, challenge and ``Retry-After``."""
+
+    def __init__(self, error: AuthnError) -> None:
+        super().__init__(error.description, error.code)
+        self.status_code = error.status
+        self.error = error
+        self.auth_header = error.challenge
+        self.wait = error.retry_after if isinstance(error, Unavailable) else None
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # Imported here: rest_framework.views imports the authentication classes, which import this module.
+    from rest_framework.views import exception_handler as drf_exception_handler  # noqa: PLC0415
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -29,10 +43,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     error = refusal(exc, request)
     if error is not None:
         response.data = {"code": error.code, "description": error.description}
+        for name, value in error.headers.items():
+            response[name] = value
         if request is not None:
-            authorization = request.META.get("HTTP_AUTHORIZATION")
-            fields = {"path": request.path, "scheme": request_scheme(authorization) if authorization else None}
-            logs.log_refusal(response.status_code, error.code, fields, error.log_fields)
+            runtime.refusal_log().record(error, request._request)
             # Django's request logger would log this response again; once is enough.
             response._has_been_logged = True  # type: ignore[attr-defined] # the flag django.utils.log.log_response checks
         return response
@@ -42,12 +56,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def refusal(exc: Exception, request: Any) -> AuthnError | None:
-    """The authn refusal behind ``exc``: ours, or DRF's ``NotAuthenticated`` when no authenticator took the request."""
-    error = getattr(exc, "error", None)
-    if isinstance(error, AuthnError):
-        return error
+def refusal(exc: Exception, request: Request | None) -> AuthnError | None:
+    """The refusal behind ``exc``: ours, or DRF's ``NotAuthenticated`` when no authenticator took the request."""
+    if isinstance(exc, Refused):
+        return exc.error
     if type(exc) is exceptions.NotAuthenticated:
         has_header = request is not None and "HTTP_AUTHORIZATION" in request.META
-        return InvalidRequest() if has_header else MissingCredentials()
+        error = MalformedAuthorization() if has_header else MissingCredentials()
+        error.challenge = getattr(exc, "auth_header", None)  # the one DRF asked the authentication classes for
+        return error
     return None

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from authn import metrics
-from authn.defaults import DEFAULTS
 from authn.errors import KeysUnavailable
 from authn.fetch import FetchError, FetchLimits, fetch, is_allowed_url, origin
 from authn.keys import MAX_KID_LENGTH, SigningKey, UnusableKey, rsa_public_key
@@ -47,14 +46,14 @@ class KeyPolicy:
 
     algorithms: tuple[str, ...]
     limits: FetchLimits
-    ttl: float = DEFAULTS["AUTH0_JWKS_CACHE_SECONDS"]
-    cooldown: float = DEFAULTS["AUTH0_JWKS_COOLDOWN_SECONDS"]
-    stale_for: float = DEFAULTS["AUTH0_JWKS_STALE_SECONDS"]
-    max_waiting: int = DEFAULTS["AUTH0_JWKS_MAX_WAITING"]  # requests waiting on a fetch at once, the fetcher's too
-    jwks_hosts: tuple[str, ...] = ()  # hosts besides the issuer's a discovered jwks_uri may be on
-    max_keys: int = DEFAULTS["AUTH0_JWKS_MAX_KEYS"]
-    min_rsa_bits: int = DEFAULTS["AUTH0_JWKS_MIN_RSA_BITS"]
-    max_rsa_bits: int = DEFAULTS["AUTH0_JWKS_MAX_RSA_BITS"]
+    ttl: float
+    cooldown: float
+    stale_for: float
+    max_waiting: int  # requests waiting on a fetch at once, the fetcher's too
+    jwks_hosts: tuple[str, ...]  # hosts besides the issuer's a discovered jwks_uri may be on
+    max_keys: int
+    min_rsa_bits: int
+    max_rsa_bits: int
 
 
 # -- parsing -----------------------------------------------------------------

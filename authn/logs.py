@@ -1,6 +1,6 @@
 """The refusal log: one line per refused request, bounded, never the token.
 
-At most ``AUTH0_REFUSAL_LOG_RATE`` lines per second per process; past that,
+At most the refusal log rate's lines per second per process; past that,
 the first refusal of each kind not yet written in that second (its code and
 what the token says: kid, iss, sub), as many again at most, so a flood cannot
 hide a different attempt; then one summary line says how many were left out.
@@ -18,7 +18,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
-from authn import metrics, trust
+from django.http import HttpRequest
+
+from authn import metrics
+from authn.errors import AuthnError
+from authn.header import scheme_of
 
 logger = logging.getLogger("authn")
 
@@ -28,10 +32,10 @@ RECENT_TOKENS = 16  # refused tokens whose fields are remembered: a flood of one
 
 
 class RateLimit:
-    """At most ``rate()`` events per one-second window; past that, the first of each kind not yet admitted in
-    it, ``rate()`` more at most; counts the ones refused."""
+    """At most ``rate`` events per one-second window (0: all); past that, the first of each kind not yet
+    admitted in it, ``rate`` more at most; counts the ones refused."""
 
-    def __init__(self, rate: Callable[[], float], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._rate, self._clock = rate, clock
         self._window_start = -1.0
         self._allowed = 0
@@ -44,10 +48,10 @@ class RateLimit:
         """Whether this event may be logged, and how many were refused since the last admitted window.
 
         ``kind()`` names the event's kind (``None``: none). Past the rate it is called only while the window
-        may admit more, and ``rate()`` times at most when naming it is ``costly``: the rest of a flood costs
+        may admit more, and ``rate`` times at most when naming it is ``costly``: the rest of a flood costs
         nothing but counting.
         """
-        rate = self._rate()
+        rate = self._rate
         now = self._clock()
         with self._lock:
             refused_before = 0
@@ -99,32 +103,42 @@ class RecentFields:
         return found
 
 
-_limit = RateLimit(lambda: trust.request_policy().refusal_log_rate, trust.monotonic_clock)
-_recent = RecentFields()
+class RefusalLog:
+    """One line per refused request (INFO, WARNING for 5xx), at most ``rate`` a second past which a sample."""
 
+    def __init__(self, *, rate: float, clock: Callable[[], float]) -> None:
+        self._limit = RateLimit(rate, clock)
+        self._recent = RecentFields()
 
-def log_refusal(status: int, code: str, fields: Mapping[str, Any], more_fields: MoreFields) -> None:
-    """One line for a refused request (INFO, WARNING for 5xx). ``more_fields`` is called if it is written, or
-    past the rate to tell its kind, unless it is among the recent ones (``RateLimit`` bounds how often)."""
-    metrics.refusals(code).inc()
-    admitted, suppressed = _limit.admit(
-        lambda: (code, *_recent.get(more_fields).items()), costly=more_fields not in _recent
-    )
-    if suppressed:
-        logger.warning("refusals not logged: %d in the last window (AUTH0_REFUSAL_LOG_RATE)", suppressed)
-    if not admitted:
-        return
-    # Values from the request or the token: cut short, and quoted in the message so they cannot forge lines.
-    values = {name: loggable_text(value) for name, value in fields.items() if value is not None}
-    values.update(_recent.get(more_fields))
-    logger.log(
-        logging.WARNING if status >= 500 else logging.INFO,
-        "refused status=%d code=%s %s",
-        status,
-        code,
-        " ".join(f"{name}={value!r}" for name, value in values.items()),
-        extra={"refusal": {"status": status, "code": code, **values}},
-    )
+    def record(self, error: AuthnError, request: HttpRequest) -> None:
+        """The line for ``error``, refusing ``request``: its path and scheme, and what the token says."""
+        authorization = request.META.get("HTTP_AUTHORIZATION")
+        fields = {"path": request.path, "scheme": scheme_of(authorization) if authorization else None}
+        self.write(error.status, error.code, fields, error.log_fields)
+
+    def write(self, status: int, code: str, fields: Mapping[str, Any], more_fields: MoreFields) -> None:
+        """``more_fields`` is called if the line is written, or past the rate to tell its kind, unless it is
+        among the recent ones (``RateLimit`` bounds how often)."""
+        metrics.refusals(code).inc()
+        recent = self._recent
+        admitted, suppressed = self._limit.admit(
+            lambda: (code, *recent.get(more_fields).items()), costly=more_fields not in recent
+        )
+        if suppressed:
+            logger.warning("refusals not logged: %d in the last window (AUTH0_REFUSAL_LOG_RATE)", suppressed)
+        if not admitted:
+            return
+        # Values from the request or the token: cut short, and quoted in the message so they cannot forge lines.
+        values = {name: loggable_text(value) for name, value in fields.items() if value is not None}
+        values.update(recent.get(more_fields))
+        logger.log(
+            logging.WARNING if status >= 500 else logging.INFO,
+            "refused status=%d code=%s %s",
+            status,
+            code,
+            " ".join(f"{name}={value!r}" for name, value in values.items()),
+            extra={"refusal": {"status": status, "code": code, **values}},
+        )
 
 
 def loggable_text(value: Any) -> str:

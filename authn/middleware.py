@@ -1,6 +1,6 @@
 """Middleware for what an authentication class cannot do: add headers to the response, time it.
 
-- ``DPoPNonceMiddleware``: with ``AUTH0_DPOP_NONCE`` on, every answer to a
+- ``DPoPNonceMiddleware``: with DPoP nonces on, every answer to a
   DPoP request carries a fresh ``DPoP-Nonce`` (RFC 9449 §8), refusals and
   successes alike.
 - ``RequestMetricsMiddleware``: request latency by route name and method.
@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponseBase
 
-from authn import metrics, nonces, trust
+from authn import metrics, nonces, runtime
+from authn.header import scheme_of
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -24,13 +25,14 @@ class DPoPNonceMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
-        if trust.request_policy().dpop_nonce and _uses_dpop(request):
-            response["DPoP-Nonce"] = nonces.issue(trust.wall_clock())
+        current = runtime.current()
+        if current.settings.dpop_nonce and _uses_dpop(request):
+            response["DPoP-Nonce"] = nonces.issue(current.clock.wall())
         return response
 
 
 def _uses_dpop(request: HttpRequest) -> bool:
-    return "HTTP_DPOP" in request.META or request.META.get("HTTP_AUTHORIZATION", "")[:5].lower() == "dpop "
+    return "HTTP_DPOP" in request.META or scheme_of(request.META.get("HTTP_AUTHORIZATION", "")) == "dpop"
 
 
 class RequestMetricsMiddleware:

@@ -1,10 +1,10 @@
 """Certificate-bound access tokens (RFC 8705 §3): the client certificate the TLS proxy passes on.
 
 The proxy that terminates TLS verifies the client certificate and passes it on in the request header
-named by ``AUTH0_MTLS_CLIENT_CERT_HEADER``, overwriting any copy the client sent. Only that proxy can
-vouch for the header, so it is read only from the peers ``AUTH0_MTLS_TRUSTED_PROXIES`` lists: from any
+the settings name, overwriting any copy the client sent. Only that proxy can vouch for the
+header, so it is read only from the trusted proxies the settings list: from any
 other (a client reaching the server past the proxy) it is ignored, as if no certificate had been
-presented. It must hold exactly one certificate, written as ``AUTH0_MTLS_CLIENT_CERT_FORMAT`` says:
+presented. It must hold exactly one certificate, written as the format setting says:
 
 - ``pem``: URL-encoded PEM (nginx's ``$ssl_client_escaped_cert``, AWS ALB's headers);
 - ``der``: base64 DER, URL-encoded or not (HAProxy's ``ssl_c_der,base64``, Traefik);
@@ -29,8 +29,8 @@ from cryptography import x509
 from django.http import HttpRequest
 
 from authn import jose
-from authn.conf import auth0_settings
-from authn.errors import MalformedToken
+from authn.defaults import CertificateFormat
+from authn.errors import BindingMismatch
 
 MAX_CERTIFICATE_HEADER = 16 * 1024
 ANY_PEER = "*"
@@ -47,36 +47,41 @@ _QUOTED_PAIR = re.compile(r"\\(.)")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def check_certificate(request: HttpRequest, expected: object) -> None:
-    """The request's client certificate must be the one whose ``x5t#S256`` the token names."""
-    header = auth0_settings.mtls_client_cert_header
-    if not header:
-        raise MalformedToken("Token is bound to a client certificate, which this server does not check.")
-    value = request.META.get("HTTP_" + header.upper().replace("-", "_"))
-    if not value:
-        raise MalformedToken(NOT_PRESENTED)
-    peer = request.META.get("REMOTE_ADDR") or ""
-    if not is_trusted_proxy(peer):
-        error = MalformedToken(NOT_PRESENTED)
-        error.log_fields = lambda: {"reason": UNTRUSTED_PEER, "peer": peer}
-        raise error
-    thumbprint = certificate_thumbprint(value, auth0_settings.mtls_client_cert_format)
-    if not isinstance(expected, str) or not jose.same_text(expected, thumbprint):
-        raise MalformedToken("Token is bound to another client certificate.")
+class ClientCertificates:
+    """The client certificate a trusted TLS proxy passes on: where it is, how it is written, who may send it."""
 
+    def __init__(self, *, header: str, form: CertificateFormat, trusted_proxies: tuple[str, ...]) -> None:
+        self._meta_key = "HTTP_" + header.upper().replace("-", "_") if header else ""
+        self._form = form
+        self._networks = trusted_networks(trusted_proxies)
 
-def is_trusted_proxy(address: str) -> bool:
-    """Whether ``address`` (the peer's ``REMOTE_ADDR``) is one ``AUTH0_MTLS_TRUSTED_PROXIES`` lists."""
-    networks = trusted_networks(auth0_settings.mtls_trusted_proxies)
-    if networks is None:
-        return True
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False  # not an address: a Unix socket's peer has none
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # an IPv4 peer of a dual-stack socket
-    return any(ip in network for network in networks)
+    def check(self, request: HttpRequest, expected: object) -> None:
+        """The request's client certificate must be the one whose ``x5t#S256`` the token names."""
+        if not self._meta_key:
+            raise BindingMismatch("Token is bound to a client certificate, which this server does not check.")
+        value = request.META.get(self._meta_key)
+        if not value:
+            raise BindingMismatch(NOT_PRESENTED)
+        peer = request.META.get("REMOTE_ADDR") or ""
+        if not self.is_trusted_proxy(peer):
+            error = BindingMismatch(NOT_PRESENTED)
+            error.log_fields = lambda: {"reason": UNTRUSTED_PEER, "peer": peer}
+            raise error
+        thumbprint = certificate_thumbprint(value, self._form)
+        if not isinstance(expected, str) or not jose.same_text(expected, thumbprint):
+            raise BindingMismatch("Token is bound to another client certificate.")
+
+    def is_trusted_proxy(self, address: str) -> bool:
+        """Whether ``address`` (the peer's ``REMOTE_ADDR``) is one of the trusted proxies."""
+        if self._networks is None:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False  # not an address: a Unix socket's peer has none
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # an IPv4 peer of a dual-stack socket
+        return any(ip in network for network in self._networks)
 
 
 @functools.lru_cache(maxsize=8)
@@ -101,14 +106,14 @@ def certificate_thumbprint(header_value: str, form: str) -> str:
     """base64url(SHA-256(DER)) of the one certificate ``header_value`` holds, written in ``form``."""
     decode = DECODERS.get(form)
     if decode is None:  # check authn.E032 reports it
-        raise MalformedToken("Client certificate header is not in a format this server reads.")
+        raise BindingMismatch("Client certificate header is not in a format this server reads.")
     if len(header_value) > MAX_CERTIFICATE_HEADER:
-        raise MalformedToken("Client certificate is too large.")
+        raise BindingMismatch("Client certificate is too large.")
     der = decode(header_value)
     try:
         x509.load_der_x509_certificate(der)  # all of it: nothing may follow the certificate
     except ValueError as err:
-        raise MalformedToken("Client certificate is not an X.509 certificate.") from err
+        raise BindingMismatch("Client certificate is not an X.509 certificate.") from err
     return jose.b64url_encode(hashlib.sha256(der).digest())
 
 
@@ -116,7 +121,7 @@ def _from_pem(value: str) -> bytes:
     """One URL-encoded PEM certificate, and nothing before or after it."""
     found = _PEM.fullmatch(_unescaped(value))
     if found is None:
-        raise MalformedToken("Client certificate header must hold exactly one PEM certificate.")
+        raise BindingMismatch("Client certificate header must hold exactly one PEM certificate.")
     return _base64("".join(found.group(1).split()))
 
 
@@ -124,7 +129,7 @@ def _from_der(value: str) -> bytes:
     """One base64 DER certificate, on one line; URL-encoded too (as Traefik did before 2.9.4)."""
     text = _unescaped(value)
     if not _BASE64.fullmatch(text):
-        raise MalformedToken("Client certificate header must hold exactly one base64 DER certificate.")
+        raise BindingMismatch("Client certificate header must hold exactly one base64 DER certificate.")
     return _base64(text)
 
 
@@ -135,12 +140,12 @@ def _from_xfcc(value: str) -> bytes:
     while position < len(value):
         pair = _XFCC_PAIR.match(value, position)
         if pair is None or pair.group(3) == ",":
-            raise MalformedToken("Client certificate header must hold exactly one XFCC element.")
+            raise BindingMismatch("Client certificate header must hold exactly one XFCC element.")
         if pair.group(1).lower() == "cert":
             certificates.append(pair.group(2))
         position = pair.end()
     if len(certificates) != 1:
-        raise MalformedToken("Client certificate header must hold exactly one Cert field.")
+        raise BindingMismatch("Client certificate header must hold exactly one Cert field.")
     [cert] = certificates
     return _from_pem(_QUOTED_PAIR.sub(r"\1", cert[1:-1]) if cert.startswith('"') else cert)
 
@@ -150,7 +155,7 @@ def _unescaped(value: str) -> str:
     try:
         return unquote_to_bytes(value).decode("ascii")
     except UnicodeDecodeError as err:
-        raise MalformedToken("Client certificate is not ASCII.") from err
+        raise BindingMismatch("Client certificate is not ASCII.") from err
 
 
 def _base64(text: str) -> bytes:
@@ -160,7 +165,11 @@ def _base64(text: str) -> bytes:
             raise binascii.Error("not padded to a multiple of 4")
         return base64.b64decode(text, validate=True)
     except binascii.Error as err:
-        raise MalformedToken("Client certificate is not valid base64.") from err
+        raise BindingMismatch("Client certificate is not valid base64.") from err
 
 
-DECODERS: dict[str, Callable[[str], bytes]] = {"pem": _from_pem, "der": _from_der, "xfcc": _from_xfcc}
+DECODERS: dict[str, Callable[[str], bytes]] = {
+    CertificateFormat.PEM: _from_pem,
+    CertificateFormat.DER: _from_der,
+    CertificateFormat.XFCC: _from_xfcc,
+}

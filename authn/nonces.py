@@ -2,7 +2,7 @@
 
 A nonce is the time it was issued and an HMAC of that time under a key
 derived from ``SECRET_KEY`` (``SECRET_KEY_FALLBACKS`` still verify, so the
-secret can be rotated). It is accepted for ``AUTH0_DPOP_NONCE_SECONDS`` and
+secret can be rotated). It is accepted for the nonce lifetime setting's seconds and
 cannot be forged without the secret.
 """
 

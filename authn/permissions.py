@@ -9,8 +9,9 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from authn import runtime
 from authn.errors import InsufficientScope
-from authn.exceptions import api_exception
+from authn.handlers import Refused
 from authn.tokens import AccessToken
 
 
@@ -39,7 +40,6 @@ class HasScope(BasePermission):
             return False  # not authenticated: DRF answers 401 with the authenticator's challenge
         if not token.scopes.issuperset(required):
             error = InsufficientScope(required)
-            error.scheme = getattr(request, "authn_scheme", "bearer")
             error.log_fields = lambda: {"kid": token.kid, "iss": token.issuer, "sub": token.subject}
-            raise api_exception(error)
+            raise Refused(runtime.verifier().challenges.attach(error, token.scheme))
         return True

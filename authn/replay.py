@@ -1,12 +1,12 @@
 """DPoP proof replay detection: each ``jti`` is accepted once per key, and remembered until its proof expires.
 
-Two stores, as ``AUTH0_DPOP_REPLAY_CACHE`` says:
+Two stores, as the replay cache setting says:
 
 - unset: ``HostStore``, a SQLite file every worker of this host shares
-  (``AUTH0_DPOP_REPLAY_FILE``). The hashed (key, ``jti``) is its primary key,
+  (the replay file setting). The hashed (key, ``jti``) is its primary key,
   so one INSERT is the test-and-set. A key is never dropped before it expires:
   keys go a table at a time, once the last of a table's keys has expired.
-  Holding ``AUTH0_DPOP_REPLAY_MAX_ENTRIES`` keys, it refuses new proofs until
+  Holding as many keys as its size setting allows, it refuses new proofs until
   then. Other hosts do not see it.
 - a Django cache alias (Redis, for several hosts): ``cache.add`` is atomic
   (``SET NX``), so two workers or hosts racing with one proof cannot both win.
@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from django.core.cache import caches
 
 from authn.dpop import Proof
-from authn.errors import InvalidProof, ReplayCacheUnavailable
+from authn.errors import InvalidProof, ReplayStoreUnavailable
 
 RETRY_AFTER = 5  # seconds a client waits when the replay store is down or full
 KEY_PREFIX = "authn:dpop:jti:"
@@ -51,7 +51,7 @@ def remember(proof: Proof, store: ReplayStore, *, expires_at: float, now: float)
     try:
         added = store.add(key, expires_at=expires_at, now=now)
     except Exception as err:  # whatever the store raises: fail closed, never accept unchecked
-        error = ReplayCacheUnavailable(RETRY_AFTER)
+        error = ReplayStoreUnavailable(RETRY_AFTER)
         # Its type, not its message: that may hold a URL's password.
         reason = "full" if isinstance(err, StoreFull) else f"{type(err).__module__}.{type(err).__name__}"
         error.log_fields = lambda: {"reason": reason}

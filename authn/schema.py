@@ -14,19 +14,20 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers
 
-from authn.conf import auth0_settings
+from authn import conf
+from authn.defaults import DPoPMode
 from authn.errors import (
     AuthnError,
     ExpiredToken,
     InsufficientScope,
     InvalidClaims,
     InvalidProof,
-    InvalidRequest,
     KeysUnavailable,
+    MalformedAuthorization,
     MalformedToken,
     MissingCredentials,
     NonceRequired,
-    ReplayCacheUnavailable,
+    ReplayStoreUnavailable,
 )
 
 BEARER_SCHEME, DPOP_SCHEME = "auth0", "auth0DPoP"
@@ -39,7 +40,7 @@ class Auth0JWTScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped
     match_subclasses = True
 
     @property
-    def name(self) -> list[str]:  # type: ignore[override] # the schemes depend on AUTH0_DPOP
+    def name(self) -> list[str]:  # type: ignore[override] # the schemes depend on the DPoP mode
         return self._schemes()
 
     def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
@@ -61,7 +62,7 @@ class Auth0JWTScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped
                 "description": (
                     "A DPoP-bound Auth0 access token (its `cnf.jkt` names the client's key), sent as "
                     "`Authorization: DPoP <token>` with a `DPoP` header holding a fresh proof signed by that key "
-                    f"({', '.join(auth0_settings.dpop_algorithms)}). Locally: `python manage.py mint_token "
+                    f"({', '.join(conf.get().dpop_algorithms)}). Locally: `python manage.py mint_token "
                     "--dpop-key` and `python manage.py dpop_proof --url URL --token TOKEN`."
                 ),
             },
@@ -69,8 +70,8 @@ class Auth0JWTScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped
         return [definitions[name] for name in self._schemes()]
 
     def _schemes(self) -> list[str]:
-        mode = auth0_settings.dpop_mode
-        return {"required": [DPOP_SCHEME], "disabled": [BEARER_SCHEME]}.get(mode, [BEARER_SCHEME, DPOP_SCHEME])
+        schemes = {DPoPMode.REQUIRED: [DPOP_SCHEME], DPoPMode.DISABLED: [BEARER_SCHEME]}
+        return schemes.get(conf.get().dpop, [BEARER_SCHEME, DPOP_SCHEME])
 
 
 class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -96,7 +97,7 @@ UNAUTHORIZED = _error(
     "No valid access token: the header is missing or malformed, the token is invalid, expired, "
     "or for another audience or issuer, or its DPoP proof is invalid or lacks our nonce.",
     _refusal("Authorization header missing", MissingCredentials),
-    _refusal("Not a Bearer or DPoP header", InvalidRequest),
+    _refusal("Not a Bearer or DPoP header", MalformedAuthorization),
     _refusal("Invalid token", MalformedToken),
     _refusal("Token expired", ExpiredToken),
     _refusal("Wrong audience or issuer", InvalidClaims),
@@ -111,7 +112,7 @@ KEYS_UNAVAILABLE = _error(
     "The issuer's signing keys cannot be fetched and none are cached for the token's key id, or the DPoP "
     "replay cache cannot be reached; retry later.",
     _refusal("Signing keys unavailable", KeysUnavailable),
-    _refusal("Replay cache unavailable", ReplayCacheUnavailable),
+    _refusal("Replay cache unavailable", ReplayStoreUnavailable),
 )
 NOT_ACCEPTABLE = _error(
     "The Accept header asks for neither JSON nor HTML.",
@@ -130,7 +131,7 @@ DPOP_NONCE_HEADER = OpenApiParameter(
     "DPoP-Nonce",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="With AUTH0_DPOP_NONCE on: the nonce the next DPoP proof must carry.",
+    description="When the server asks for DPoP nonces: the nonce the next DPoP proof must carry.",
     response=[200, 401],
 )
 RETRY_AFTER_HEADER = OpenApiParameter(

@@ -13,7 +13,7 @@ import sys
 from django.conf import settings
 from django.core import checks
 
-from authn import trust
+from authn import runtime, status
 
 logger = logging.getLogger("authn")
 
@@ -38,4 +38,4 @@ def check_or_exit(status: int = 1) -> None:
 
 def ready_to_serve() -> None:
     check_or_exit(WORKER_BOOT_ERROR)
-    logger.info(trust.describe())
+    logger.info(status.describe(runtime.current()))

@@ -22,8 +22,7 @@ from typing import Any, Protocol
 from jwt.algorithms import Algorithm, get_default_algorithms
 
 from authn import jose, metrics
-from authn.defaults import DEFAULTS
-from authn.errors import AuthnError, ExpiredToken, InvalidClaims, MalformedToken
+from authn.errors import AuthnError, BadSignature, ExpiredToken, InvalidClaims, MalformedToken, UnknownKey
 from authn.keys import MAX_KID_LENGTH, SigningKey
 
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
@@ -31,6 +30,10 @@ RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"
 ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})  # media types: case-insensitive
 MAX_HEADER_SEGMENT = 1368  # base64url of 1 KiB: a real JOSE header is far smaller
 CACHE_ENTRY_OVERHEAD = 400  # bytes a cache entry costs besides its token and validated form
+
+
+class WouldBlock(Exception):
+    """Validating would wait on the network: the token's key is not at hand."""
 
 
 class KeySource(Protocol):
@@ -67,6 +70,12 @@ class AccessToken:
         kid: str = self.header["kid"]
         return kid
 
+    @property
+    def scheme(self) -> str:
+        """The scheme it is accepted with: ``"dpop"`` when bound to a DPoP key (``cnf.jkt``), else ``"bearer"``."""
+        cnf = self.claims.get("cnf")
+        return "dpop" if isinstance(cnf, Mapping) and "jkt" in cnf else "bearer"
+
 
 class TokenValidator:
     """Validates RS256 (or other allowed RSA) access tokens from the trusted issuers for our audiences.
@@ -82,12 +91,12 @@ class TokenValidator:
         issuers: Mapping[str, KeySource],
         audiences: Iterable[str],
         algorithms: Iterable[str],
-        leeway: float = DEFAULTS["AUTH0_LEEWAY_SECONDS"],
-        scope_claim: str = DEFAULTS["AUTH0_SCOPE_CLAIM"],
-        permissions_claim: str = DEFAULTS["AUTH0_PERMISSIONS_CLAIM"],
-        max_length: int = DEFAULTS["AUTH0_MAX_TOKEN_LENGTH"],
-        cache_size: int = DEFAULTS["AUTH0_TOKEN_CACHE_SIZE"],
-        cache_bytes: int = DEFAULTS["AUTH0_TOKEN_CACHE_BYTES"],
+        leeway: float,
+        scope_claim: str,
+        permissions_claim: str,
+        max_length: int,
+        cache_size: int,
+        cache_bytes: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.key_sources = issuers
@@ -102,10 +111,11 @@ class TokenValidator:
         self._cache = VerifiedTokenCache(cache_size, cache_bytes)
         self._clock = clock
 
-    def validate(self, token: str, issuers: Collection[str] | None = None) -> AccessToken:
+    def validate(self, token: str, issuers: Collection[str] | None = None, *, may_block: bool = True) -> AccessToken:
         """The validated token, or an ``AuthnError`` (``KeysUnavailable`` when keys cannot be had).
 
-        ``issuers``: those trusted for this request, instead of the mapping's.
+        ``issuers``: those trusted for this request, instead of the mapping's. Without ``may_block``,
+        ``WouldBlock`` instead of waiting for a key that is not at hand.
         """
         allowed = self.issuers if issuers is None else issuers
         cached = self._cache.get(token)
@@ -115,7 +125,7 @@ class TokenValidator:
                 return cached
             self._cache.discard(token)
         metrics.TOKEN_CACHE_MISSES.inc()
-        access_token = self._validate_uncached(token, allowed, per_request=issuers is not None)
+        access_token = self._validate_uncached(token, allowed, per_request=issuers is not None, may_block=may_block)
         self._cache.put(token, access_token)
         return access_token
 
@@ -125,7 +135,9 @@ class TokenValidator:
         key_source = self.key_sources.get(cached.issuer)  # looked at, not made: a resolver's may be gone
         return key_source is not None and key_source.peek(cached.kid) is cached.signing_key
 
-    def _validate_uncached(self, token: str, allowed: Collection[str], *, per_request: bool) -> AccessToken:
+    def _validate_uncached(
+        self, token: str, allowed: Collection[str], *, per_request: bool, may_block: bool
+    ) -> AccessToken:
         jws = jose.split_compact_jws(token) if len(token) <= self._max_length else None
         if jws is None:
             raise MalformedToken
@@ -136,7 +148,7 @@ class TokenValidator:
         self._check_header(header)
         try:
             issuer, claims = self._issuer(payload_segment, allowed, per_request=per_request)
-            key = self._verified_key(issuer, header, jws.signing_input, jws.signature)
+            key = self._verified_key(issuer, header, jws.signing_input, jws.signature, may_block=may_block)
             if claims is None:
                 claims = _parsed(payload_segment)
             self._check_claims(claims, issuer)
@@ -160,7 +172,7 @@ class TokenValidator:
             raise MalformedToken("Token algorithm is not allowed.")
         kid = header.get("kid")
         if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
-            raise MalformedToken("Unable to find appropriate key.")
+            raise UnknownKey
         typ = header.get("typ")
         if "typ" in header and (not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES):
             raise MalformedToken("Token type is not an access token.")
@@ -177,7 +189,7 @@ class TokenValidator:
         """
         if not per_request and len(allowed) <= 1:
             if not allowed:
-                raise MalformedToken("Unable to find appropriate key.")  # nothing is trusted
+                raise UnknownKey  # nothing is trusted
             return next(iter(allowed)), None
         claims = _parsed(payload_segment)
         issuer = claims.get("iss")
@@ -185,17 +197,22 @@ class TokenValidator:
             raise InvalidClaims  # before any key is looked up: no network request for a stranger's token
         return issuer, claims
 
-    def _verified_key(self, issuer: str, header: dict[str, Any], signing_input: str, signature: str) -> SigningKey:
+    def _verified_key(
+        self, issuer: str, header: dict[str, Any], signing_input: str, signature: str, *, may_block: bool
+    ) -> SigningKey:
         # Only the issuer's key source is consulted: jwk, jku, x5u and x5c are never read.
-        key = self.key_sources[issuer].get_key(header["kid"])
+        source = self.key_sources[issuer]
+        key = source.get_key(header["kid"]) if may_block else source.peek(header["kid"])
+        if key is None and not may_block:
+            raise WouldBlock
         if key is None or key.algorithm not in (None, header["alg"]):
-            raise MalformedToken("Unable to find appropriate key.")
+            raise UnknownKey
         try:
             signature_bytes = jose.b64url_decode(signature)
         except ValueError as err:
             raise MalformedToken from err
         if not self._verifiers[header["alg"]].verify(signing_input.encode("ascii"), key.public_key, signature_bytes):
-            raise MalformedToken("Token signature is invalid.")
+            raise BadSignature
         return key
 
     def _check_claims(self, claims: dict[str, Any], issuer: str) -> None:

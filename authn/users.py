@@ -14,7 +14,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import IntegrityError, models, transaction
 from django.utils.module_loading import import_string
 
-from authn.conf import auth0_settings
+from authn import conf
 from authn.errors import InactiveUser
 from authn.models import MAX_ISSUER_LENGTH, MAX_SUBJECT_LENGTH, Identity
 from authn.tokens import AccessToken
@@ -71,7 +71,7 @@ def user_for_token(token: AccessToken) -> Any:
     A new user has no usable password and is neither staff nor superuser. A user
     made another way (``createsuperuser``, the admin, ``create_user``) is never
     taken over: whatever its name, it is a token's only once linked on purpose
-    (``link_identity`` or the admin). ``AUTH0_USER_CLAIMS_HOOK(user, token, created)``
+    (``link_identity`` or the admin). The claims hook setting's ``hook(user, token, created)``
     may copy claims onto it.
     """
     issuer, subject = token.issuer, token.subject
@@ -132,8 +132,8 @@ def _new_user_names(issuer: str, subject: str, max_length: int | None) -> Iterat
 
 
 def lookup_field(user_model: Any) -> str:
-    """``AUTH0_USER_LOOKUP_FIELD``, if it names a unique text field of ``user_model``: a new user's name goes there."""
-    name = auth0_settings.user_lookup_field
+    """The lookup field setting, if it names a unique text field of ``user_model``: a new user's name goes there."""
+    name = conf.get().user_lookup_field
     try:
         field = user_model._meta.get_field(name)
     except FieldDoesNotExist:
@@ -146,5 +146,5 @@ def lookup_field(user_model: Any) -> str:
 
 
 def claims_hook() -> Any:
-    hook = auth0_settings.user_claims_hook
+    hook = conf.get().user_claims_hook
     return import_string(hook) if isinstance(hook, str) else hook

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from authn import metrics, trust
-from authn.conf import auth0_settings
+from authn import metrics, runtime, status
 
 SAFE_METHODS = ("GET", "HEAD")
 
@@ -41,14 +40,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @safe_methods_only
 def readyz(request: HttpRequest) -> JsonResponse:
     """200 only when every trusted issuer has usable signing keys; 503 otherwise, naming each one's state
-    unless ``AUTH0_READYZ_ISSUERS`` is off."""
-    states = trust.readiness()
+    unless the settings say not to."""
+    current = runtime.current()
+    states = status.readiness(current)
     ready = states is not None and all(state == "ready" for state in states.values())
     body: dict[str, object] = {"status": "ready" if ready else "unavailable"}
-    if auth0_settings.readyz_issuers:
+    if current.settings.readyz_issuers:
         body["issuers"] = states or {}
         if states is None:
-            body["reason"] = "no issuer is trusted (AUTH0_DOMAIN is unset)"
+            body["reason"] = "no issuer is trusted (no domain is set and DEBUG is off)"
     return JsonResponse(body, status=200 if ready else 503)
 
 

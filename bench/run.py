@@ -179,12 +179,11 @@ def measure_floor(credentials: Credentials, runs: int) -> dict[str, float]:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, padding
 
-    from authn.dpop import ProofValidator
     from authn.errors import AuthnError
-    from authn.fetch import FetchLimits
     from authn.jose import b64url_decode
-    from authn.jwks import KeyPolicy, KeySetCache
+    from authn.jwks import KeySetCache
     from authn.tokens import TokenValidator
+    from tests.builders import key_policy, proof_validator, token_validator
 
     token, url = credentials.bearer["scoped"], "http://127.0.0.1:8000/api/private-scoped"
     message, _, signature = token.rpartition(".")
@@ -193,17 +192,16 @@ def measure_floor(credentials: Credentials, runs: int) -> dict[str, float]:
     proof_input = proof.rpartition(".")[0].encode()
     ec_key = credentials.dpop_key.private_key
     ec_public, ec_signature = ec_key.public_key(), ec_key.sign(proof_input, ec.ECDSA(hashes.SHA256()))  # DER
-    limits = FetchLimits(connect_timeout=2, read_timeout=3, max_bytes=65536)
     tenant = TenantServer().start()
     tenant.keys = [credentials.jwk]
-    keys = KeySetCache(ISSUER, jwks_url=tenant.jwks_url, policy=KeyPolicy(algorithms=("RS256",), limits=limits))
+    keys = KeySetCache(ISSUER, jwks_url=tenant.jwks_url, policy=key_policy())
     keys.get_key(KID)  # fetched once, here: the tenant can go
     tenant.stop()
 
     def validator(cache_size: int) -> TokenValidator:
-        return TokenValidator(issuers={ISSUER: keys}, audiences=[AUDIENCE], algorithms=["RS256"], cache_size=cache_size)
+        return token_validator(issuers={ISSUER: keys}, audiences=[AUDIENCE], cache_size=cache_size)
 
-    uncached, cached, proofs = validator(0), validator(4096), ProofValidator(algorithms=["ES256"])
+    uncached, cached, proofs = validator(0), validator(4096), proof_validator()
 
     def refuse_anonymous() -> None:
         with contextlib.suppress(AuthnError):

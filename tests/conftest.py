@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from rest_framework.test import APIClient
 
-from authn import trust
+from authn import conf, runtime
+from authn.clock import Clock
 from tests.dpop_client import ProofKey
 from tests.jwks_server import TenantServer
 from tests.shared_clock import SharedClock
@@ -106,9 +107,9 @@ def shared_clock(tmp_path: Path) -> SharedClock:
 @pytest.fixture
 def fake_time(clock: FakeClock) -> Iterator[FakeClock]:
     """The whole trust layer (token expiry, key-cache TTLs, cooldowns, stale windows, DPoP) reads ``clock``."""
-    trust.use_clock(clock)
+    runtime.use_clock(Clock.of(clock))
     yield clock
-    trust.use_clock(None)
+    runtime.use_clock(None)
 
 
 @pytest.fixture(scope="session")
@@ -130,9 +131,11 @@ def certificate_authority(tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 @pytest.fixture(autouse=True)
 def _fresh_validator() -> Iterator[None]:
     """Every test starts with no validator, key cache or token cache from another."""
-    trust.reset()
+    conf.reset()
+    runtime.reset()
     yield
-    trust.reset()
+    conf.reset()
+    runtime.reset()
 
 
 @pytest.fixture(scope="module")

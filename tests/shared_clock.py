@@ -43,7 +43,8 @@ class SharedClockConfig(AppConfig):
     label = "shared_clock"
 
     def ready(self) -> None:
-        from authn import trust  # once the apps are loaded
+        from authn import runtime  # once the apps are loaded
+        from authn.clock import Clock
 
         if path := os.environ.get(CLOCK_FILE):
-            trust.use_clock(SharedClock(Path(path)))
+            runtime.use_clock(Clock.of(SharedClock(Path(path))))

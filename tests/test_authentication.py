@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authn.authentication import Auth0JWTAuthentication
-from authn.exceptions import Forbidden, Unauthorized
+from authn.handlers import Refused
 from authn.permissions import HasScope
 from authn.tokens import AccessToken
 from authn.users import TokenUser
@@ -100,7 +100,7 @@ def test_realm_is_a_setting(call, settings):
     ],
 )
 def test_malformed_authorization_header_is_invalid_request(rf, tenant, header):
-    with pytest.raises(Unauthorized) as refused:
+    with pytest.raises(Refused) as refused:
         authenticate(rf, header)
     assert refused.value.error.code == "invalid_header"
     assert refused.value.error.challenge_error == "invalid_request"
@@ -117,7 +117,7 @@ def test_scheme_is_case_insensitive_and_any_number_of_spaces_separate_it(rf, ten
 def test_oversized_header_is_refused_before_parsing(rf, settings, tenant):
     settings.AUTH0_MAX_TOKEN_LENGTH = 100
     for header in ("Bearer " + "a" * 200, "DPoP " + "a" * 200, "Bearer" + " " * 200 + "a"):
-        with pytest.raises(Unauthorized) as refused:
+        with pytest.raises(Refused) as refused:
             authenticate(rf, header)
         assert refused.value.error.challenge_error == "invalid_token"
 
@@ -142,12 +142,12 @@ def test_oversized_token_is_401_invalid_token(call, tenant):
 )
 def test_other_scheme_is_left_to_the_classes_listed_after(rf, tenant, header, other):
     assert authenticate(rf, header, other) is None
-    with pytest.raises(Unauthorized):
+    with pytest.raises(Refused):
         authenticate(rf, header)  # listed alone, the class refuses it as today
 
 
 def test_our_schemes_are_still_ours_when_others_are_listed(rf, tenant):
-    with pytest.raises(Unauthorized):
+    with pytest.raises(Refused):
         authenticate(rf, "Bearer not-a-token", SessionAuthentication())
 
 
@@ -178,7 +178,7 @@ def has_scope(rf, view, authorization=None):
 
 def test_has_scope_requires_every_declared_scope(rf, tenant, make_token):
     assert has_scope(rf, ScopedView(), f"Bearer {make_token(scope='read:messages write:messages')}")
-    with pytest.raises(Forbidden) as refused:
+    with pytest.raises(Refused) as refused:
         has_scope(rf, ScopedView(), f"Bearer {make_token(scope='read:messages')}")
     assert refused.value.status_code == 403
     assert refused.value.auth_header == (

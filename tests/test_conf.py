@@ -1,4 +1,4 @@
-"""authn's settings: one table of names and defaults, read on every access, documented in the README."""
+"""authn's settings: one table of names and defaults, read into one snapshot, read again when one changes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from authn.conf import auth0_settings
-from authn.defaults import DEFAULTS, SETTINGS
-from authn.trust import configured_issuers
+from authn import conf
+from authn.conf import AuthnSettings, TrustMode
+from authn.defaults import DEFAULTS, SETTINGS, DPoPMode
+from authn.issuers import configured_issuers
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -36,16 +37,61 @@ def test_every_setting_is_in_the_readme_with_its_default():
         assert documented[entry.name].startswith(readme_default(entry.default)), entry.name
 
 
-def test_settings_are_read_on_every_access(settings):
+def test_snapshot_has_one_field_per_setting_and_django_debug():
+    fields = set(AuthnSettings.__dataclass_fields__)
+    assert fields == {entry.field for entry in SETTINGS} | {"debug"}
+
+
+def test_snapshot_is_read_again_when_a_setting_changes(settings):
     settings.AUTH0_LEEWAY_SECONDS = 42
-    assert auth0_settings.leeway_seconds == 42
+    assert conf.get().leeway_seconds == 42
     del settings.AUTH0_LEEWAY_SECONDS
-    assert auth0_settings.leeway_seconds == DEFAULTS["AUTH0_LEEWAY_SECONDS"]
+    assert conf.get().leeway_seconds == DEFAULTS["AUTH0_LEEWAY_SECONDS"]
+    assert conf.get() is conf.get()  # read once until the next change
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field", "read"),
+    [
+        pytest.param("AUTH0_DPOP", "required", "dpop", DPoPMode.REQUIRED, id="choice"),
+        pytest.param("AUTH0_DPOP", "sometimes", "dpop", DPoPMode.ALLOWED, id="choice-unknown-is-the-default"),
+        pytest.param("AUTH0_ALGORITHMS", "RS256, PS256", "algorithms", ("RS256", "PS256"), id="list-from-text"),
+        pytest.param("AUTH0_AUDIENCE", 42, "audience", (), id="list-of-another-type-is-empty"),
+        pytest.param("AUTH0_LEEWAY_SECONDS", "10", "leeway_seconds", 10, id="number-as-text-is-the-default"),
+        pytest.param("AUTH0_LEEWAY_SECONDS", True, "leeway_seconds", 10, id="boolean-is-not-a-number"),
+        pytest.param("AUTH0_MAX_TOKEN_LENGTH", 0, "max_token_length", 8192, id="zero-is-not-positive"),
+        pytest.param("AUTH0_JWKS_URL", None, "jwks_url", "", id="text-of-another-type-is-empty"),
+    ],
+)
+def test_snapshot_reads_each_value_as_its_kind_says(settings, name, value, field, read):
+    setattr(settings, name, value)
+    assert getattr(conf.get(), field) == read
+
+
+@pytest.mark.parametrize(
+    ("domain", "debug", "mode"),
+    [
+        pytest.param("dev-abc.us.auth0.com", False, TrustMode.ISSUERS, id="domain"),
+        pytest.param(lambda request: [], True, TrustMode.RESOLVER, id="resolver"),
+        pytest.param("", True, TrustMode.DEVELOPMENT, id="debug-without-domain"),
+        pytest.param("", False, TrustMode.NONE, id="neither"),
+    ],
+)
+def test_trust_mode_is_decided_by_the_domain_and_debug(settings, domain, debug, mode):
+    settings.AUTH0_DOMAIN, settings.DEBUG = domain, debug
+    assert conf.get().trust_mode is mode
+
+
+def test_dev_key_file_is_relative_to_the_project_directory(settings, tmp_path):
+    settings.AUTH0_DEV_KEY_FILE = "keys/dev.pem"
+    assert conf.get().dev_key_file == Path(__file__).resolve().parent.parent / "keys" / "dev.pem"
+    settings.AUTH0_DEV_KEY_FILE = tmp_path / "dev.pem"
+    assert conf.get().dev_key_file == tmp_path / "dev.pem"
 
 
 def test_one_domain_derives_issuer_and_jwks_url(settings):
     settings.AUTH0_DOMAIN, settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = "dev-abc.us.auth0.com", "", ""
-    [config] = configured_issuers()
+    [config] = configured_issuers(conf.get())
     assert config.issuer == "https://dev-abc.us.auth0.com/"
     assert config.jwks_url == "https://dev-abc.us.auth0.com/.well-known/jwks.json"
 
@@ -54,7 +100,7 @@ def test_jwks_url_derives_from_explicit_issuer(settings):
     settings.AUTH0_DOMAIN = "login.example.com"
     settings.AUTH0_ISSUER = "https://login.example.com/tenant/"
     settings.AUTH0_JWKS_URL = ""
-    assert configured_issuers()[0].jwks_url == "https://login.example.com/tenant/.well-known/jwks.json"
+    assert configured_issuers(conf.get())[0].jwks_url == "https://login.example.com/tenant/.well-known/jwks.json"
 
 
 @pytest.mark.parametrize(
@@ -62,7 +108,7 @@ def test_jwks_url_derives_from_explicit_issuer(settings):
 )
 def test_several_domains_are_several_issuers_each_with_its_key_set(settings, value):
     settings.AUTH0_DOMAIN, settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = value, "", ""
-    assert [(c.issuer, c.jwks_url) for c in configured_issuers()] == [
+    assert [(c.issuer, c.jwks_url) for c in configured_issuers(conf.get())] == [
         ("https://dev-abc.us.auth0.com/", "https://dev-abc.us.auth0.com/.well-known/jwks.json"),
         ("https://login.example.com/", "https://login.example.com/.well-known/jwks.json"),
     ]
@@ -82,7 +128,7 @@ def test_several_domains_each_take_the_issuer_naming_their_host(settings, value,
         value,
         "",
     )
-    assert [(c.issuer, c.jwks_url) for c in configured_issuers()] == [
+    assert [(c.issuer, c.jwks_url) for c in configured_issuers(conf.get())] == [
         ("https://a.example.com/", "https://a.example.com/.well-known/jwks.json"),
         (issuer, issuer + "/.well-known/jwks.json"),
     ]
@@ -91,7 +137,7 @@ def test_several_domains_each_take_the_issuer_naming_their_host(settings, value,
 def test_discovery_leaves_the_key_set_url_to_the_document(settings):
     settings.AUTH0_DOMAIN, settings.AUTH0_OIDC_DISCOVERY = "login.example.com", True
     settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = "", ""
-    assert [(c.issuer, c.jwks_url) for c in configured_issuers()] == [("https://login.example.com/", None)]
+    assert [(c.issuer, c.jwks_url) for c in configured_issuers(conf.get())] == [("https://login.example.com/", None)]
 
 
 @pytest.mark.parametrize(
@@ -105,7 +151,7 @@ def test_discovery_leaves_the_key_set_url_to_the_document(settings):
 )
 def test_audiences_accept_comma_separated_or_list(settings, value, expected):
     settings.AUTH0_AUDIENCE = value
-    assert auth0_settings.audiences == expected
+    assert list(conf.get().audience) == expected
 
 
 def test_several_audiences_are_all_accepted(settings, call, tenant, make_token):

@@ -20,10 +20,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.core.management.base import SystemCheckError
 
-from authn import trust
-from authn.conf import DEV_AUDIENCE, DEV_ISSUER
+from authn import runtime
 from authn.defaults import DEFAULTS
-from authn.devissuer import DevIssuer
+from authn.devissuer import DEV_AUDIENCE, DEV_ISSUER, DevIssuer
 from authn.jose import b64url_encode, thumbprint
 from tests.conftest import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
 
@@ -53,7 +52,7 @@ def test_mint_token_prints_the_token_alone_on_the_last_line(dev_issuer):
     token, stdout = mint("--scope", "read:messages")
     assert JWT_SHAPE.match(token)
     assert stdout.endswith(token + "\n")
-    assert jwt.get_unverified_header(token)["kid"] == trust.dev_issuer().kid
+    assert jwt.get_unverified_header(token)["kid"] == runtime.dev_issuer().kid
 
 
 def test_mint_token_defaults_are_a_dev_tenant_token(dev_issuer):
@@ -118,7 +117,7 @@ def test_mint_token_for_a_configured_audience_is_accepted(dev_issuer, settings, 
 
 def test_mint_token_refuses_when_debug_is_turned_off(dev_issuer, settings):
     settings.DEBUG = False
-    with pytest.raises(CommandError, match="AUTH0_DOMAIN is unset and debug is on"):
+    with pytest.raises(CommandError, match="AUTH0_DOMAIN is unset and DEBUG is on"):
         mint()
     assert not dev_issuer.exists()
 
@@ -133,12 +132,14 @@ def run_manage_py(cwd: Path, *args: str, **environment: str) -> subprocess.Compl
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
 
 
-def test_mint_token_beside_make_run_mints_for_its_server(settings, call, tmp_path):
-    # An empty environment, as beside `make run`: the token is for a server running with debug on.
+def test_mint_token_from_another_directory_mints_for_the_projects_server(settings, call, tmp_path):
+    """An empty environment, as beside `make run`, and another working directory: the key file is the
+    project's (beside manage.py), so the token is one the project's server accepts."""
     minted = run_manage_py(tmp_path, "mint_token", "--scope", "read:messages")
     assert minted.returncode == 0, minted.stderr
+    assert list(tmp_path.iterdir()) == []
     settings.DEBUG, settings.AUTH0_DOMAIN = True, ""
-    settings.AUTH0_DEV_KEY_FILE = tmp_path / ".dev-issuer" / "signing-key.pem"  # the default, in its directory
+    settings.AUTH0_DEV_KEY_FILE = DEFAULTS["AUTH0_DEV_KEY_FILE"]  # relative: to the project's directory
     token = minted.stdout.splitlines()[-1]
     assert call("/api/private-scoped", token=token).json() == {"message": SCOPED_MESSAGE}
 
@@ -178,7 +179,7 @@ def test_key_file_is_reused(key_file):
 
 def test_token_survives_a_restart(dev_issuer, call):
     token, _ = mint("--scope", "read:messages")
-    trust.reset()  # what a new server process starts with
+    runtime.reset()  # what a new server process starts with
     assert call("/api/private-scoped", token=token).status_code == 200
 
 
@@ -235,7 +236,7 @@ def test_kid_is_the_rfc7638_thumbprint(key_file):
 def test_debug_off_without_tenant_refuses_even_dev_tokens(dev_issuer, settings, call, path):
     token, _ = mint("--scope", "read:messages")
     settings.DEBUG = False
-    assert trust.dev_issuer() is None
+    assert runtime.dev_issuer() is None
     assert_error(call(path, token=token), 401, "invalid_header")
     assert_error(call(path), 401, "authorization_header_missing")
 

@@ -35,11 +35,12 @@ from django.test import override_settings
 from django.urls import re_path
 from rest_framework.test import APIClient
 
-from authn import trust
-from authn.dpop import ProofValidator
+from authn import runtime
+from authn.clock import Clock
 from authn.errors import InvalidProof
 from authn.replay import host_store
 from messages_api.views import PrivateScopedMessageApi
+from tests.builders import proof_validator
 from tests.conftest import AUDIENCE, ISSUER, SCOPED_MESSAGE, FakeClock, public_jwk
 from tests.dpop_client import ProofKey, b64url, compact_jws, segment, sign, thumbprint, token_hash, unsigned
 from tests.dpop_client import public_jwk as client_jwk
@@ -91,9 +92,9 @@ def tenant(rsa_key, tmp_path_factory) -> Iterator[TenantServer]:
 @pytest.fixture(scope="module")
 def module_clock() -> Iterator[FakeClock]:
     clock = FakeClock(time.time())
-    trust.use_clock(clock)
+    runtime.use_clock(Clock.of(clock))
     yield clock
-    trust.use_clock(None)
+    runtime.use_clock(None)
 
 
 @pytest.fixture(autouse=True)
@@ -564,7 +565,7 @@ def test_request_url_that_does_not_parse_refuses_any_proof(settings, send, key, 
 
 @pytest.mark.parametrize("htu", HTU_FOR_AN_UNPARSEABLE_URL)
 def test_proof_validator_refuses_a_request_url_that_does_not_parse(key, htu):
-    validator = ProofValidator(algorithms=["ES256"])
+    validator = proof_validator()
     with pytest.raises(InvalidProof, match="htu"):
         validator.validate(
             key.proof("GET", htu, token="a.b.c"), method="GET", url=UNPARSEABLE_URL, access_token="a.b.c"
@@ -573,7 +574,7 @@ def test_proof_validator_refuses_a_request_url_that_does_not_parse(key, htu):
 
 @pytest.mark.parametrize("htu", ["", "x", "wss://evil/ws", "http://testserver:99999/x"])
 def test_proof_validator_refuses_an_htu_that_does_not_parse(key, htu):
-    validator = ProofValidator(algorithms=["ES256"])
+    validator = proof_validator()
     with pytest.raises(InvalidProof, match="htu"):
         validator.validate(key.proof("GET", htu, token="a.b.c"), method="GET", url=URL, access_token="a.b.c")
 

@@ -32,11 +32,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
-from authn import trust
-from authn.conf import DEV_ISSUER
+from authn import runtime, status
+from authn.devissuer import DEV_ISSUER
 from authn.errors import AuthnError, KeysUnavailable
+from authn.issuers import ResolvedIssuers
 from authn.jwks import KeySetCache
 from authn.tokens import TokenValidator
+from tests.builders import token_validator
 from tests.conftest import AUDIENCE, KID, PRIVATE_MESSAGE, SCOPED_MESSAGE, public_jwk
 from tests.jwks_server import DISCOVERY_PATH, TenantServer, discovery, serve, serve_keys
 from tests.test_jwks import get_private, threads_inside
@@ -313,7 +315,7 @@ def test_several_domains_issuer_without_trailing_slash_is_trusted_beside_the_def
     assert_refused(call("/api/private", token=token_of(first, iss=second.issuer)), INVALID_HEADER)
     assert_refused(call("/api/private", token=token_of(second, iss=first.url)), INVALID_HEADER)
     assert (first.fetches, second.fetches) == (1, 1)
-    assert trust.describe() == (
+    assert status.describe(runtime.current()) == (
         f"Trusting Auth0 2 issuers {first.url} (keys from {first.jwks_url}); "
         f"{second.issuer} (keys from {second.jwks_url}) for audience {AUDIENCE}"
     )
@@ -324,7 +326,7 @@ def test_several_domains_start_up_line_lists_every_issuer(settings, first, secon
     if as_text:
         settings.AUTH0_DOMAIN = f"{domain_of(first)}, {domain_of(second)}"
 
-    assert trust.describe() == (
+    assert status.describe(runtime.current()) == (
         f"Trusting Auth0 2 issuers {first.issuer} (keys from {first.jwks_url}); "
         f"{second.issuer} (keys from {second.jwks_url}) for audience {AUDIENCE}"
     )
@@ -446,8 +448,8 @@ def test_resolver_naming_no_usable_domain_refuses_without_any_fetch(
 
 
 def test_resolver_start_up_line_says_issuers_are_decided_per_request(resolve_by_header):
-    assert trust.describe() == (
-        f"Trusting the issuers AUTH0_DOMAIN's resolver names for each request, for audience {AUDIENCE}"
+    assert status.describe(runtime.current()) == (
+        f"Trusting the issuers the domain resolver names for each request, for audience {AUDIENCE}"
     )
 
 
@@ -455,17 +457,18 @@ def test_resolver_disables_the_development_issuer(settings):
     settings.DEBUG = True
     settings.AUTH0_DOMAIN = lambda request: []
 
-    assert trust.dev_issuer() is None
-    assert trust.describe().startswith("Trusting the issuers AUTH0_DOMAIN's resolver names for each request")
+    assert runtime.dev_issuer() is None
+    assert status.describe(runtime.current()).startswith("Trusting the issuers the domain resolver names")
 
 
 # -- a resolver naming more issuers than key caches are kept ---------------------------------
 
 
-def resolved_validator(max_issuers: int) -> tuple[TokenValidator, trust.ResolvedIssuers]:
+def resolved_validator(max_issuers: int) -> tuple[TokenValidator, ResolvedIssuers]:
     """A validator as a resolver's, on the settings' key policy, keeping at most ``max_issuers`` key caches."""
-    resolved = trust.ResolvedIssuers(trust.key_policy(), max_issuers=max_issuers)
-    validator = TokenValidator(issuers=resolved, audiences=[AUDIENCE], algorithms=["RS256"], clock=trust.wall_clock)
+    current = runtime.current()
+    resolved = runtime.resolved_issuers(current.settings, current.clock, max_issuers)
+    validator = token_validator(issuers=resolved, audiences=[AUDIENCE], clock=current.clock.wall)
     return validator, resolved
 
 

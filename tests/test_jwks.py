@@ -32,10 +32,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from authn import jose, trust
+from authn import conf, jose, runtime
 from authn.errors import KeysUnavailable
 from authn.fetch import USER_AGENT, FetchError, FetchLimits, fetch
-from authn.jwks import KeyPolicy, KeySetCache, KeySetError, parse_discovery, parse_key_set, signing_key
+from authn.jwks import KeySetCache, KeySetError, parse_discovery, parse_key_set, signing_key
+from tests.builders import key_policy
 from tests.conftest import ISSUER, KID, PUBLIC_MESSAGE, FakeClock, public_jwk, trust_tenant
 from tests.jwks_server import (
     DISCOVERY_PATH,
@@ -62,7 +63,7 @@ LIMITS = FetchLimits(connect_timeout=2.0, read_timeout=2.0, max_bytes=64 * 1024)
 STALL_LIMITS = FetchLimits(connect_timeout=0.1, read_timeout=0.25, max_bytes=64 * 1024)
 TLS_STALL_LIMITS = dataclasses.replace(STALL_LIMITS, connect_timeout=0.3)
 DRIP_EVERY = 0.1
-POLICY = KeyPolicy(algorithms=("RS256",), limits=LIMITS, ttl=600, cooldown=5, stale_for=3600, max_keys=50)
+POLICY = key_policy(algorithms=("RS256",), limits=LIMITS, ttl=600, cooldown=5, stale_for=3600, max_keys=50)
 
 
 # -- helpers ------------------------------------------------------------------
@@ -737,20 +738,20 @@ def test_signing_key_modulus_over_lowered_max_rsa_bits_is_refused(settings, bits
     settings.AUTH0_JWKS_MAX_RSA_BITS = 3072
 
     with pytest.raises(KeySetError, match=rf"^kid 'hand-made': {re.escape(reason)}$"):
-        signing_key(rsa_jwk(odd_number(bits)), trust.key_policy())
+        signing_key(rsa_jwk(odd_number(bits)), runtime.key_policy(conf.get()))
 
 
 def test_signing_key_modulus_at_lowered_max_rsa_bits_is_accepted(settings):
     settings.AUTH0_JWKS_MAX_RSA_BITS = 3072
 
-    assert signing_key(rsa_jwk(odd_number(3072)), trust.key_policy()).public_key.key_size == 3072
+    assert signing_key(rsa_jwk(odd_number(3072)), runtime.key_policy(conf.get())).public_key.key_size == 3072
 
 
 def test_signing_key_modulus_under_raised_min_rsa_bits_is_refused(settings, rsa_key):
     settings.AUTH0_JWKS_MIN_RSA_BITS = 3072
 
     with pytest.raises(KeySetError, match=r"^kid 'key-1': modulus is 2048 bits, outside 3072 to 8192$"):
-        signing_key(public_jwk(rsa_key), trust.key_policy())
+        signing_key(public_jwk(rsa_key), runtime.key_policy(conf.get()))
 
 
 def test_jwks_command_prints_insane_rsa_keys_as_ignored_with_the_rule(tenant, settings, rsa_key):
@@ -1086,7 +1087,7 @@ def test_key_cache_waiting_at_the_limit_next_lookup_and_readiness_answer_without
 def test_cold_start_concurrent_validations_share_one_fetch(tenant, make_token, settings, via):
     tokens = [make_token(sub=f"auth0|user-{n}") for n in range(20)]
     settings.AUTH0_JWKS_MAX_WAITING = len(tokens)  # all may wait on the fetch: sharing it is the point
-    validator = trust.get_validator()
+    validator = runtime.verifier().tokens
     start_together = threading.Barrier(len(tokens))
 
     def validate(token: str) -> str:

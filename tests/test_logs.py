@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
+from authn import runtime
 from authn.logformat import JSONFormatter, PlainFormatter
-from authn.logs import RateLimit, log_refusal
+from authn.logs import RateLimit
 from tests.conftest import ISSUER, FakeClock
 
 
@@ -22,7 +23,7 @@ def refusal_lines(caplog) -> list[logging.LogRecord]:
 
 def test_rate_limit_admits_the_rate_then_counts_the_rest_until_the_next_window():
     clock = FakeClock(100.0)
-    limit = RateLimit(lambda: 3, clock)
+    limit = RateLimit(3, clock)
     assert [limit.admit() for _ in range(5)] == [(True, 0), (True, 0), (True, 0), (False, 0), (False, 0)]
     clock.advance(1)
     assert limit.admit() == (True, 2)  # the new window reports what the last one left out
@@ -30,7 +31,7 @@ def test_rate_limit_admits_the_rate_then_counts_the_rest_until_the_next_window()
 
 
 def test_rate_limit_zero_means_every_line():
-    limit = RateLimit(lambda: 0, FakeClock(0.0))
+    limit = RateLimit(0, FakeClock(0.0))
     assert all(limit.admit() == (True, 0) for _ in range(100))
 
 
@@ -59,7 +60,7 @@ def counting(kind: str, calls: list[str]) -> Callable[[], str]:
 
 def test_rate_limit_past_the_rate_admits_the_first_of_each_kind_up_to_the_rate_again():
     clock, calls = FakeClock(100.0), []
-    limit = RateLimit(lambda: 2, clock)
+    limit = RateLimit(2, clock)
     junk, other, third, fourth = (counting(kind, calls) for kind in ("junk", "other", "third", "fourth"))
     assert [limit.admit(junk)[0] for _ in range(52)] == [True, True] + [False] * 50  # junk was admitted already
     assert limit.admit(other)[0]
@@ -71,7 +72,7 @@ def test_rate_limit_past_the_rate_admits_the_first_of_each_kind_up_to_the_rate_a
 
 
 def test_rate_limit_past_the_rate_an_unknown_kind_is_left_out():
-    limit = RateLimit(lambda: 1, FakeClock(0.0))
+    limit = RateLimit(1, FakeClock(0.0))
     assert limit.admit(lambda: None)[0]
     assert [limit.admit(lambda: None)[0] for _ in range(3)] == [False] * 3
 
@@ -111,7 +112,7 @@ def window_lines(caplog, clock: FakeClock, windows: int, per_window: int, send: 
 
 
 def refuse(token: str, sub: str) -> None:
-    log_refusal(401, "invalid_header", {}, Fields(token, sub))
+    runtime.refusal_log().write(401, "invalid_header", {}, Fields(token, sub))
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from authn import trust
-from authn.conf import auth0_settings
+from authn import conf, runtime
 from authn.defaults import DEFAULTS
+from authn.devissuer import DEV_AUDIENCE
 from authn.dpop import MAX_PROOF_LENGTH
 from tests.conftest import ISSUER, PRIVATE_MESSAGE, PUBLIC_MESSAGE, public_jwk
 from tests.jwks_server import TenantServer, drip_head, serve, serve_keys
@@ -246,7 +246,7 @@ def test_uvicorn_with_development_issuer_serves_minted_tokens(settings, tmp_path
         settings.DEBUG, settings.AUTH0_DOMAIN, settings.AUTH0_AUDIENCE = True, [], []
         settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = "", ""
         settings.AUTH0_DEV_KEY_FILE = ROOT / DEFAULTS["AUTH0_DEV_KEY_FILE"]
-        token = trust.dev_issuer().mint(audience=auth0_settings.dev_audiences[0], scope="read:messages")
+        token = runtime.dev_issuer().mint(audience=DEV_AUDIENCE, scope="read:messages")
         assert served.get("/api/public").json() == {"message": PUBLIC_MESSAGE}
         assert served.get("/api/private", token).json() == {"message": PRIVATE_MESSAGE}
     finally:
@@ -542,7 +542,7 @@ def test_gunicorn_token_up_to_twice_max_length_gets_json_401(ops, length):
 
 
 def test_gunicorn_valid_token_of_max_length_is_accepted(ops, make_token):
-    token = signed_token(make_token, auth0_settings.max_token_length)
+    token = signed_token(make_token, conf.get().max_token_length)
     assert ops.get("/api/private", token).json() == {"message": PRIVATE_MESSAGE}
 
 
@@ -614,7 +614,7 @@ def test_gunicorn_browser_request_with_the_longest_token_still_gets_json_401(ops
 
 
 def test_gunicorn_browser_dpop_request_of_max_length_token_and_proof_is_served(ops, make_token, key):
-    token = signed_token(functools.partial(make_token, cnf={"jkt": key.thumbprint}), auth0_settings.max_token_length)
+    token = signed_token(functools.partial(make_token, cnf={"jkt": key.thumbprint}), conf.get().max_token_length)
     proof = padded_proof(key, token, ops.url + "/api/private", MAX_PROOF_LENGTH)
     headers = {**BROWSER_HEADERS, "Authorization": f"DPoP {token}", "DPoP": proof}
     response = requests.get(ops.url + "/api/private", headers=headers, timeout=15)

@@ -1,4 +1,4 @@
-"""Contract §3, token validation: crafted tokens through the whole Django stack, then ``TokenValidator`` alone.
+"""Token validation: crafted tokens through the whole Django stack, then ``TokenValidator`` alone.
 
 Tokens PyJWT refuses to make are made by hand (``Forge``): base64url of our own
 header and payload text, signed with ``cryptography``. Nothing in ``authn`` is
@@ -32,11 +32,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from authn.errors import ExpiredToken, InvalidClaims, MalformedToken
-from authn.fetch import FetchLimits
-from authn.jwks import KeyPolicy, signing_key
+from authn.errors import BadSignature, ExpiredToken, InvalidClaims, MalformedToken, UnknownKey
+from authn.jwks import signing_key
 from authn.keys import SigningKey
 from authn.tokens import TokenValidator
+from tests.builders import key_policy, token_validator
 from tests.conftest import AUDIENCE, ISSUER, KID, PRIVATE_MESSAGE, public_jwk
 from tests.jwks_server import TenantServer
 
@@ -753,12 +753,11 @@ class StaticKeySource:
 
 
 def published(private_key: rsa.RSAPrivateKey, algorithms: tuple[str, ...] = ("RS256",), **members: Any) -> SigningKey:
-    policy = KeyPolicy(algorithms=algorithms, limits=FetchLimits(connect_timeout=1, read_timeout=1, max_bytes=65536))
-    return signing_key(public_jwk(private_key, **members), policy)
+    return signing_key(public_jwk(private_key, **members), key_policy(algorithms=algorithms))
 
 
 def validator_for(keys: StaticKeySource, algorithms: tuple[str, ...] = ("RS256",), **options: Any) -> TokenValidator:
-    return TokenValidator(issuers={ISSUER: keys}, audiences=[AUDIENCE], algorithms=algorithms, **options)
+    return token_validator(issuers={ISSUER: keys}, audiences=[AUDIENCE], algorithms=algorithms, **options)
 
 
 LEEWAY = 300  # wide, so seconds spent by a slow machine cannot move a case across the boundary
@@ -802,7 +801,7 @@ def test_validator_cache_drops_token_once_its_key_is_gone(keys, make_token):
     validator, token = validator_for(keys), make_token()
     validator.validate(token)
     del keys.keys[KID]
-    with pytest.raises(MalformedToken):
+    with pytest.raises(UnknownKey):
         validator.validate(token)
 
 
@@ -847,7 +846,7 @@ def test_validator_claims_and_header_are_read_only(keys, make_token):
 def test_validator_key_published_for_another_allowed_algorithm_is_refused(make_token, rsa_key):
     keys = StaticKeySource(published(rsa_key, ("RS256", "RS512"), alg="RS512"))
     validator = validator_for(keys, ("RS256", "RS512"))
-    with pytest.raises(MalformedToken):
+    with pytest.raises(UnknownKey):
         validator.validate(make_token())
     assert validator.validate(make_token(alg="RS512")).subject == "auth0|user-1"
 
@@ -933,7 +932,7 @@ def secrets_bytes(count: int) -> bytes:
 def test_anonymous_token_is_refused_at_the_signature_before_its_payload_is_read(keys, forge, build):
     token = build(forge)
     assert len(token) <= MAX_TOKEN_LENGTH
-    with pytest.raises(MalformedToken) as refused:
+    with pytest.raises(BadSignature) as refused:
         validator_for(keys).validate(token)
     assert refused.value.description == "Token signature is invalid."
 

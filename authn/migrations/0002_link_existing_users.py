@@ -1,8 +1,8 @@
 """The users the previous version made keep their tokens: each is linked to its identity at the one issuer trusted.
 
-The previous version found a token's user by ``sub`` alone, in ``AUTH0_USER_LOOKUP_FIELD``.
-When the settings name exactly one issuer statically (one ``AUTH0_DOMAIN``, no
-resolver; ``AUTH0_ISSUER`` honoured), every row it could have made (a name, no
+The previous version found a token's user by ``sub`` alone, in the lookup field setting's field.
+When the settings name exactly one issuer statically (one domain, no resolver;
+an issuer given for it honoured), every row it could have made (a name, no
 usable password, neither staff nor superuser, no identity yet) becomes the user of
 the identity (that issuer, its name). Staff and superusers are never linked here:
 link them on purpose (``authn.users.link_identity`` or the admin's identities page).
@@ -17,15 +17,16 @@ from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import ImproperlyConfigured
 from django.db import migrations
 
+from authn.conf import read
+from authn.issuers import configured_issuers
 from authn.models import MAX_SUBJECT_LENGTH
-from authn.trust import configured_issuers
 from authn.users import lookup_field
 
 PRIVILEGES = ("is_staff", "is_superuser")
 
 
 def link_existing_users(apps: Any, schema_editor: Any) -> None:
-    issuers = configured_issuers()
+    issuers = configured_issuers(read())
     if len(issuers) != 1:
         return  # several issuers, a resolver or none: which issuer a name came from cannot be known
     user_model = apps.get_model(settings.AUTH_USER_MODEL)

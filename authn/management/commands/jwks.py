@@ -6,26 +6,31 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from authn.conf import auth0_settings
+from authn import conf
+from authn.clock import Clock
+from authn.conf import TrustMode
+from authn.issuers import configured_issuers
 from authn.jwks import KeySetCache, KeySetError, discovery_url
-from authn.trust import configured_issuers, key_policy, key_set
+from authn.runtime import key_policy, key_set
 
 
 class Command(BaseCommand):
     help = (
-        "Fetch each issuer's key set once (after its discovery document, with AUTH0_OIDC_DISCOVERY), as the "
+        "Fetch each issuer's key set once (after its discovery document, when discovery is on), as the "
         "server would, and print the usable key ids or the reason it failed. Exits non-zero unless every issuer "
         "has a usable key set."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if auth0_settings.domain_resolver is not None:
+        settings = conf.get()
+        if settings.trust_mode is TrustMode.RESOLVER:
             raise CommandError("AUTH0_DOMAIN is a resolver: the issuers are decided per request, none to fetch here.")
-        configs = configured_issuers()
+        configs = configured_issuers(settings)
         if not configs:
             raise CommandError("AUTH0_DOMAIN is not set: there is no tenant key set to fetch.")
-        policy = key_policy()
-        failures = [failure for config in configs if (failure := self._report(key_set(config, policy))) is not None]
+        policy, clock = key_policy(settings), Clock()
+        caches = [key_set(config, policy, clock) for config in configs]
+        failures = [failure for cache in caches if (failure := self._report(cache)) is not None]
         if failures:
             raise CommandError("; ".join(failures))
 

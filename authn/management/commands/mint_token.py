@@ -8,15 +8,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from authn import trust
-from authn.conf import auth0_settings
-from authn.devissuer import DevIssuerKeyError, dpop_public_jwk, load_or_create_dpop_key
+from authn import conf, runtime
+from authn.devissuer import DEV_AUDIENCE, DevIssuerKeyError, dpop_public_jwk, load_or_create_dpop_key
 from authn.jose import thumbprint
 
 
 def dpop_key(file: str | None) -> tuple[Path, ec.EllipticCurvePrivateKey]:
     """The P-256 key in ``file`` (default: dpop-key.pem beside the development issuer's key), made if missing."""
-    key_file = Path(file) if file else auth0_settings.dev_key_file.parent / "dpop-key.pem"
+    key_file = Path(file) if file else conf.get().dev_key_file.parent / "dpop-key.pem"
     try:
         return key_file, load_or_create_dpop_key(key_file)
     except DevIssuerKeyError as err:
@@ -25,7 +24,7 @@ def dpop_key(file: str | None) -> tuple[Path, ec.EllipticCurvePrivateKey]:
 
 class Command(BaseCommand):
     help = (
-        "Print an access token signed by the embedded development issuer (AUTH0_DOMAIN unset, debug on). "
+        "Print an access token signed by the embedded development issuer (no domain configured, debug on). "
         "The token is alone on the last line of stdout."
     )
 
@@ -46,17 +45,17 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        issuer = trust.dev_issuer()
+        issuer = runtime.dev_issuer()
         if issuer is None:
             raise CommandError(
                 "The development issuer is not active, so no token minted here would be accepted: it is trusted "
-                "only while AUTH0_DOMAIN is unset and debug is on (DJANGO_DEBUG unset or true). "
-                "Against a real tenant, get a token from Auth0 (README, 'Connecting a real Auth0 tenant')."
+                "only while AUTH0_DOMAIN is unset and DEBUG is on. Against a real tenant, get a token from Auth0 "
+                "(its dashboard: Applications > APIs > your API > Test)."
             )
         if options["ttl"] <= 0:
             raise CommandError("--ttl must be a positive number of seconds.")
         permissions = options["permissions"]
-        audience = options["aud"] or auth0_settings.dev_audiences[0]
+        audience = options["aud"] or next(iter(conf.get().audience), DEV_AUDIENCE)
         cnf = None
         if options["dpop_key"] is not None:
             key_file, key = dpop_key(options["dpop_key"])

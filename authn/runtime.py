@@ -1,0 +1,204 @@
+"""This process's verifier and refusal log: built from the settings snapshot on first use, rebuilt when it
+changes (``authn.conf``), and the one place that turns settings into constructor arguments.
+
+``authn.verify(request)`` and ``authn.averify(request)`` are this module's.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+
+from authn import conf, replay
+from authn.binding import SenderConstraints
+from authn.challenges import Challenges
+from authn.clock import Clock
+from authn.conf import AuthnSettings, TrustMode
+from authn.devissuer import DEV_AUDIENCE, DEV_ISSUER, DevIssuer
+from authn.dpop import ProofValidator
+from authn.fetch import FetchLimits
+from authn.issuers import (
+    MAX_RESOLVED_ISSUERS,
+    IssuerConfig,
+    ResolvedIssuers,
+    Resolver,
+    configured_issuers,
+    default_jwks_url,
+)
+from authn.jwks import KeyPolicy, KeySetCache
+from authn.logs import RefusalLog
+from authn.mtls import ClientCertificates
+from authn.pipeline import Verifier
+from authn.tokens import AccessToken, KeySource, TokenValidator
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: AuthnSettings
+    clock: Clock
+    verifier: Verifier
+    refusal_log: RefusalLog
+
+
+_runtime: Runtime | None = None
+_clock = Clock()
+_lock = threading.Lock()
+
+
+def current() -> Runtime:
+    """The runtime of the current settings, built if they changed since."""
+    settings = conf.get()
+    found = _runtime
+    if found is None or found.settings is not settings:
+        with _lock:
+            found = _runtime
+            if found is None or found.settings is not settings:
+                found = build(settings, _clock)
+                _install(found)
+    return found
+
+
+def verifier() -> Verifier:
+    return current().verifier
+
+
+def refusal_log() -> RefusalLog:
+    return current().refusal_log
+
+
+def verify(request: HttpRequest) -> AccessToken:
+    """The request's validated access token (Bearer, DPoP, mTLS rules included); raises ``AuthnError``."""
+    return verifier().verify(request)
+
+
+async def averify(request: HttpRequest) -> AccessToken:
+    """``verify``, awaitable: a key fetch or a replay-store round trip never blocks the event loop."""
+    return await verifier().averify(request)
+
+
+def use_clock(clock: Clock | None) -> None:
+    """Make everything built from now on read ``clock`` (tests); ``None`` restores the real one."""
+    global _clock  # noqa: PLW0603 - one clock per process, like the runtime
+    _clock = clock or Clock()
+    _install(None)
+
+
+def reset() -> None:
+    """Forget the runtime: key caches, the verified-token cache, the refusal log's window."""
+    _install(None)
+
+
+def dev_issuer() -> DevIssuer | None:
+    """The embedded development issuer, when this process trusts it."""
+    source = verifier().tokens.key_sources.get(DEV_ISSUER)
+    return source if isinstance(source, DevIssuer) else None
+
+
+def _install(runtime: Runtime | None) -> None:
+    global _runtime  # noqa: PLW0603 - one runtime per process, by design
+    _runtime = runtime
+
+
+def build(settings: AuthnSettings, clock: Clock) -> Runtime:
+    """Everything a request needs, from ``settings``."""
+    challenges = Challenges(realm=settings.realm, dpop=settings.dpop, dpop_algorithms=settings.dpop_algorithms)
+    verifier = Verifier(
+        tokens=token_validator(settings, clock),
+        resolver=Resolver(settings.domain) if callable(settings.domain) else None,
+        constraints=sender_constraints(settings, clock),
+        challenges=challenges,
+        max_token_length=settings.max_token_length,
+    )
+    return Runtime(settings, clock, verifier, RefusalLog(rate=settings.refusal_log_rate, clock=clock.monotonic))
+
+
+def token_validator(settings: AuthnSettings, clock: Clock) -> TokenValidator:
+    key_sources, audiences = trusted_key_sources(settings, clock), settings.audience
+    if settings.trust_mode is TrustMode.DEVELOPMENT:
+        audiences = audiences or (DEV_AUDIENCE,)
+    return TokenValidator(
+        issuers=key_sources,
+        audiences=audiences,
+        algorithms=settings.algorithms,
+        leeway=settings.leeway_seconds,
+        scope_claim=settings.scope_claim,
+        permissions_claim=settings.permissions_claim,
+        max_length=settings.max_token_length,
+        cache_size=settings.token_cache_size,
+        cache_bytes=settings.token_cache_bytes,
+        clock=clock.wall,
+    )
+
+
+def trusted_key_sources(settings: AuthnSettings, clock: Clock) -> ResolvedIssuers | dict[str, KeySource]:
+    """Each trusted issuer's key source, as the trust mode says."""
+    mode = settings.trust_mode
+    if mode is TrustMode.RESOLVER:
+        return resolved_issuers(settings, clock)
+    if mode is TrustMode.ISSUERS:
+        policy = key_policy(settings)
+        return {config.issuer: key_set(config, policy, clock) for config in configured_issuers(settings)}
+    if mode is TrustMode.DEVELOPMENT:
+        return {DEV_ISSUER: DevIssuer(settings.dev_key_file, DEV_ISSUER)}
+    return {}
+
+
+def resolved_issuers(settings: AuthnSettings, clock: Clock, max_issuers: int = MAX_RESOLVED_ISSUERS) -> ResolvedIssuers:
+    """Key caches for the issuers a resolver names, made on first use."""
+    discovery, policy = settings.oidc_discovery, key_policy(settings)
+    return ResolvedIssuers(
+        lambda issuer: key_set(IssuerConfig(issuer, default_jwks_url(issuer, discovery=discovery)), policy, clock),
+        max_issuers,
+    )
+
+
+def key_set(config: IssuerConfig, policy: KeyPolicy, clock: Clock) -> KeySetCache:
+    return KeySetCache(config.issuer, jwks_url=config.jwks_url, policy=policy, clock=clock.monotonic)
+
+
+def key_policy(settings: AuthnSettings) -> KeyPolicy:
+    return KeyPolicy(
+        algorithms=settings.algorithms,
+        limits=FetchLimits(
+            connect_timeout=settings.jwks_connect_timeout,
+            read_timeout=settings.jwks_read_timeout,
+            max_bytes=settings.jwks_max_bytes,
+        ),
+        ttl=settings.jwks_cache_seconds,
+        cooldown=settings.jwks_cooldown_seconds,
+        stale_for=settings.jwks_stale_seconds,
+        max_waiting=settings.jwks_max_waiting,
+        jwks_hosts=settings.jwks_hosts,
+        max_keys=settings.jwks_max_keys,
+        min_rsa_bits=settings.jwks_min_rsa_bits,
+        max_rsa_bits=settings.jwks_max_rsa_bits,
+    )
+
+
+def sender_constraints(settings: AuthnSettings, clock: Clock) -> SenderConstraints:
+    return SenderConstraints(
+        dpop=settings.dpop,
+        proofs=ProofValidator(
+            algorithms=settings.dpop_algorithms,
+            max_age=settings.dpop_max_age_seconds,
+            leeway=settings.dpop_leeway_seconds,
+            clock=clock.wall,
+        ),
+        replay_store=replay.store(
+            settings.dpop_replay_cache,
+            settings.dpop_replay_file,
+            settings.dpop_replay_max_entries,
+            clock.monotonic,
+        ),
+        # A proof is accepted until iat + max age; kept a little longer for the clocks of other hosts.
+        replay_seconds=settings.dpop_max_age_seconds + settings.dpop_leeway_seconds,
+        nonce_seconds=settings.dpop_nonce_seconds if settings.dpop_nonce else None,
+        certificates=ClientCertificates(
+            header=settings.mtls_client_cert_header,
+            form=settings.mtls_client_cert_format,
+            trusted_proxies=settings.mtls_trusted_proxies,
+        ),
+        clock=clock,
+    )
