@@ -94,14 +94,22 @@ class ResolvedIssuers(Mapping[str, KeySource]):
     in flight is dropped (the least recently used first); until one can be, a new issuer gets 503.
     """
 
-    def __init__(self, make: Callable[[str], KeySetCache], max_issuers: int = MAX_RESOLVED_ISSUERS) -> None:
+    def __init__(
+        self,
+        make: Callable[[str], KeySetCache],
+        max_issuers: int = MAX_RESOLVED_ISSUERS,
+        fixed: Mapping[str, KeySource] | None = None,
+    ) -> None:
         self._make = make
         self._max_issuers = max_issuers
+        self._fixed = dict(fixed or {})  # key sources of issuers trusted besides the resolver's: never dropped
         self._caches: OrderedDict[str, KeySetCache] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __getitem__(self, issuer: str) -> KeySetCache:
+    def __getitem__(self, issuer: str) -> KeySource:
         """The cache of ``issuer``, made if need be; ``KeysUnavailable`` when none can make room for it."""
+        if issuer in self._fixed:
+            return self._fixed[issuer]
         with self._lock:
             cache = self._caches.get(issuer)
             if cache is not None:
@@ -114,17 +122,17 @@ class ResolvedIssuers(Mapping[str, KeySource]):
 
     def get(self, issuer: str, default: Any = None) -> Any:
         """The cache of ``issuer`` if one is kept: unlike a lookup, never makes one (nor drops another)."""
-        return self._caches.get(issuer, default)
+        return self._fixed.get(issuer) or self._caches.get(issuer, default)
 
     def __contains__(self, issuer: object) -> bool:
-        return issuer in self._caches  # without making a cache, unlike a lookup
+        return issuer in self._fixed or issuer in self._caches  # without making a cache, unlike a lookup
 
     def __iter__(self) -> Iterator[str]:
         with self._lock:
-            return iter(list(self._caches))
+            return iter([*self._fixed, *self._caches])
 
     def __len__(self) -> int:
-        return len(self._caches)
+        return len(self._fixed) + len(self._caches)
 
     def _drop_one(self) -> None:
         """Drop the least recently used cache that can go; ``KeysUnavailable`` until the first can."""
@@ -141,11 +149,11 @@ class ResolvedIssuers(Mapping[str, KeySource]):
 class Resolver:
     """The issuers a project's callable trusts for each request: each domain it returns is ``https://d/``."""
 
-    def __init__(self, resolve: Callable[[HttpRequest], Any]) -> None:
-        self._resolve = resolve
+    def __init__(self, resolve: Callable[[HttpRequest], Any], also: frozenset[str] = frozenset()) -> None:
+        self._resolve, self._also = resolve, also
 
     def __call__(self, request: HttpRequest) -> frozenset[str]:
-        issuers = set()
+        issuers = set(self._also)  # trusted besides the resolver's (a test issuer)
         returned = self._resolve(request)
         for domain in [returned] if isinstance(returned, str) else returned or ():
             issuer = _resolved_issuer(domain) if isinstance(domain, str) else None

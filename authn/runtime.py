@@ -7,6 +7,7 @@ changes (``authn.conf``), and the one place that turns settings into constructor
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.http import HttpRequest
@@ -42,8 +43,17 @@ class Runtime:
     refusal_log: RefusalLog
 
 
+@dataclass(frozen=True)
+class ExtraIssuer:
+    """An issuer trusted besides the settings' (``authn.testing.TestIssuer``), for one audience of its own."""
+
+    source: KeySource
+    audience: str
+
+
 _runtime: Runtime | None = None
 _clock = Clock()
+_extra: dict[str, ExtraIssuer] = {}
 _lock = threading.Lock()
 
 
@@ -55,7 +65,7 @@ def current() -> Runtime:
         with _lock:
             found = _runtime
             if found is None or found.settings is not settings:
-                found = build(settings, _clock)
+                found = build(settings, _clock, dict(_extra))
                 _install(found)
     return found
 
@@ -85,6 +95,15 @@ def use_clock(clock: Clock | None) -> None:
     _install(None)
 
 
+def trust_also(issuer: str, extra: ExtraIssuer | None) -> None:
+    """Trust ``issuer`` besides the settings' issuers from now on; ``None``: no longer."""
+    if extra is None:
+        _extra.pop(issuer, None)
+    else:
+        _extra[issuer] = extra
+    _install(None)
+
+
 def reset() -> None:
     """Forget the runtime: key caches, the verified-token cache, the refusal log's window."""
     _install(None)
@@ -101,12 +120,13 @@ def _install(runtime: Runtime | None) -> None:
     _runtime = runtime
 
 
-def build(settings: AuthnSettings, clock: Clock) -> Runtime:
-    """Everything a request needs, from ``settings``."""
+def build(settings: AuthnSettings, clock: Clock, extra: Mapping[str, ExtraIssuer] | None = None) -> Runtime:
+    """Everything a request needs, from ``settings`` (and the issuers trusted besides them)."""
+    extra = extra or {}
     challenges = Challenges(realm=settings.realm, dpop=settings.dpop, dpop_algorithms=settings.dpop_algorithms)
     verifier = Verifier(
-        tokens=token_validator(settings, clock),
-        resolver=Resolver(settings.domain) if callable(settings.domain) else None,
+        tokens=token_validator(settings, clock, extra),
+        resolver=Resolver(settings.domain, also=frozenset(extra)) if callable(settings.domain) else None,
         constraints=sender_constraints(settings, clock),
         challenges=challenges,
         max_token_length=settings.max_token_length,
@@ -114,13 +134,16 @@ def build(settings: AuthnSettings, clock: Clock) -> Runtime:
     return Runtime(settings, clock, verifier, RefusalLog(rate=settings.refusal_log_rate, clock=clock.monotonic))
 
 
-def token_validator(settings: AuthnSettings, clock: Clock) -> TokenValidator:
-    key_sources, audiences = trusted_key_sources(settings, clock), settings.audience
+def token_validator(
+    settings: AuthnSettings, clock: Clock, extra: Mapping[str, ExtraIssuer] | None = None
+) -> TokenValidator:
+    extra = extra or {}
+    audiences = settings.audience
     if settings.trust_mode is TrustMode.DEVELOPMENT:
         audiences = audiences or (DEV_AUDIENCE,)
     return TokenValidator(
-        issuers=key_sources,
-        audiences=audiences,
+        issuers=trusted_key_sources(settings, clock, {issuer: e.source for issuer, e in extra.items()}),
+        audiences=(*audiences, *(e.audience for e in extra.values())),
         algorithms=settings.algorithms,
         leeway=settings.leeway_seconds,
         scope_claim=settings.scope_claim,
@@ -132,25 +155,34 @@ def token_validator(settings: AuthnSettings, clock: Clock) -> TokenValidator:
     )
 
 
-def trusted_key_sources(settings: AuthnSettings, clock: Clock) -> ResolvedIssuers | dict[str, KeySource]:
-    """Each trusted issuer's key source, as the trust mode says."""
+def trusted_key_sources(
+    settings: AuthnSettings, clock: Clock, extra: Mapping[str, KeySource]
+) -> ResolvedIssuers | dict[str, KeySource]:
+    """Each trusted issuer's key source, as the trust mode says, and ``extra``'s."""
     mode = settings.trust_mode
     if mode is TrustMode.RESOLVER:
-        return resolved_issuers(settings, clock)
+        return resolved_issuers(settings, clock, fixed=extra)
+    sources: dict[str, KeySource] = {}
     if mode is TrustMode.ISSUERS:
         policy = key_policy(settings)
-        return {config.issuer: key_set(config, policy, clock) for config in configured_issuers(settings)}
-    if mode is TrustMode.DEVELOPMENT:
-        return {DEV_ISSUER: DevIssuer(settings.dev_key_file, DEV_ISSUER)}
-    return {}
+        sources = {config.issuer: key_set(config, policy, clock) for config in configured_issuers(settings)}
+    elif mode is TrustMode.DEVELOPMENT:
+        sources = {DEV_ISSUER: DevIssuer(settings.dev_key_file, DEV_ISSUER)}
+    return {**sources, **extra}
 
 
-def resolved_issuers(settings: AuthnSettings, clock: Clock, max_issuers: int = MAX_RESOLVED_ISSUERS) -> ResolvedIssuers:
-    """Key caches for the issuers a resolver names, made on first use."""
+def resolved_issuers(
+    settings: AuthnSettings,
+    clock: Clock,
+    max_issuers: int = MAX_RESOLVED_ISSUERS,
+    fixed: Mapping[str, KeySource] | None = None,
+) -> ResolvedIssuers:
+    """Key caches for the issuers a resolver names, made on first use (``fixed``'s ready-made)."""
     discovery, policy = settings.oidc_discovery, key_policy(settings)
     return ResolvedIssuers(
         lambda issuer: key_set(IssuerConfig(issuer, default_jwks_url(issuer, discovery=discovery)), policy, clock),
         max_issuers,
+        fixed,
     )
 
 
