@@ -30,7 +30,7 @@ from authn.dpop import KEY_TYPES
 from authn.fetch import is_allowed_url
 from authn.issuers import domain_problem, issuers_by_domain
 from authn.mtls import ANY_PEER, DECODERS, ip_network
-from authn.permissions import HasScope, declared_scopes
+from authn.permissions import HasScope, view_declarations
 from authn.replay import host_store
 from authn.tokens import RSA_ALGORITHMS
 from authn.users import lookup_field
@@ -276,15 +276,32 @@ def check_dev_issuer_key(**_: Any) -> list[CheckMessage]:
 
 @register(Tags.urls)
 def check_scoped_views_declare_scopes(**_: Any) -> list[CheckMessage]:
+    """Every routed view using ``HasScope`` (alone or composed) declares its scopes in a form it reads."""
     errors: list[CheckMessage] = []
     for view_class in _routed_view_classes(get_resolver().url_patterns):
-        if not any(issubclass(p, HasScope) for p in getattr(view_class, "permission_classes", ())):
+        leaves = [leaf for entry in getattr(view_class, "permission_classes", ()) for leaf in permission_leaves(entry)]
+        if not any(isinstance(leaf, type) and issubclass(leaf, HasScope) for leaf in leaves):
             continue
         try:
-            declared_scopes(view_class)
+            view_declarations(view_class)
         except ImproperlyConfigured as err:
-            errors.append(Error(str(err), obj=view_class, id="authn.E011"))
+            hint = "See the view's required_scopes / required_alternate_scopes."
+            errors.append(Error(str(err), hint=hint, obj=view_class, id="authn.E011"))
     return errors
+
+
+def permission_leaves(entry: Any) -> Iterator[Any]:
+    """The permission classes an entry of ``permission_classes`` is made of, through DRF's ``&``, ``|``, ``~``
+    and authn's compositions alike."""
+    operands = getattr(entry, "operands", None)
+    if operands is None and hasattr(entry, "op1_class"):  # DRF's OperandHolder, SingleOperandHolder
+        operands = (entry.op1_class, getattr(entry, "op2_class", None))
+    if operands is None:
+        yield entry
+        return
+    for operand in operands:
+        if operand is not None:
+            yield from permission_leaves(operand)
 
 
 def _routed_view_classes(patterns: list[Any]) -> Iterator[type]:

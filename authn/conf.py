@@ -42,6 +42,7 @@ class AuthnSettings:
 
     domain: Domains
     audience: tuple[str, ...]
+    organizations: tuple[str, ...]
     issuer: tuple[str, ...]
     jwks_url: str
     oidc_discovery: bool

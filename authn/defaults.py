@@ -100,6 +100,14 @@ SETTINGS = (
         "host names (an optional `:port` allowed), comma-separated or a list, besides the issuer's own origin "
         "that a discovered `jwks_uri` may be on, e.g. `www.googleapis.com`",
     ),
+    Setting(
+        "AUTH0_ORGANIZATIONS",
+        "",
+        Kind.LIST,
+        "Auth0 Organizations whose tokens are accepted, comma-separated or a list: an entry starting with `org_` "
+        "is an `org_id`, any other an `org_name` (compared lower-cased); unset: any token, with an organization "
+        "or without",
+    ),
     Setting("AUTH0_ALGORITHMS", ("RS256",), Kind.LIST, "allowed token signature algorithms (RSA family only)"),
     Setting("AUTH0_LEEWAY_SECONDS", 10, Kind.NON_NEGATIVE, "clock skew allowed on `exp`, `iat`, `nbf`"),
     Setting("AUTH0_SCOPE_CLAIM", "scope", Kind.NAME, "claim holding space-separated scopes"),

@@ -34,6 +34,11 @@ class AuthnError(Exception):
         self.challenge: str | None = None  # WWW-Authenticate, as ``authn.challenges`` words it for the request
 
     @property
+    def body(self) -> dict[str, str]:
+        """The response body this refusal is answered with."""
+        return {"code": self.code, "description": self.description}
+
+    @property
     def headers(self) -> dict[str, str]:
         """The response headers this refusal is answered with."""
         return {"WWW-Authenticate": self.challenge} if self.challenge else {}
@@ -112,6 +117,15 @@ class InsufficientScope(AuthnError):
     def __init__(self, required_scopes: Sequence[str]) -> None:
         super().__init__()
         self.required_scopes = tuple(required_scopes)
+
+
+class InsufficientClaims(AuthnError):
+    """A valid token whose claims do not allow this resource: a claim test, an organization."""
+
+    code = "insufficient_claims"
+    description = "Token's claims do not grant access to this resource."
+    status = 403
+    challenge_error = "insufficient_scope"  # RFC 6750's one error for a token that is valid but not enough
 
 
 class InvalidProof(AuthnError):

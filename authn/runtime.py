@@ -144,6 +144,7 @@ def token_validator(
     return TokenValidator(
         issuers=trusted_key_sources(settings, clock, {issuer: e.source for issuer, e in extra.items()}),
         audiences=(*audiences, *(e.audience for e in extra.values())),
+        organizations=settings.organizations,
         algorithms=settings.algorithms,
         leeway=settings.leeway_seconds,
         scope_claim=settings.scope_claim,

@@ -1,8 +1,15 @@
 """What a serving process does before it serves: refuse to start misconfigured, then say what it trusts.
 
-``config/wsgi.py`` and ``config/asgi.py`` call ``ready_to_serve()``;
-``gunicorn.conf.py`` and authn's ``runserver`` call ``check_or_exit()``
-before anything listens.
+A project's ``wsgi.py`` or ``asgi.py`` imports ``authn.serving`` after making
+its application (one line); this project's own servers call
+``ready_to_serve(every_deploy_check=True)``, and ``gunicorn.conf.py`` and
+authn's ``runserver`` call ``check_or_exit()`` before anything listens.
+
+Which checks stop a server: every error the regular checks find (the ones
+``runserver`` refuses too), and, with ``DEBUG`` off, authn's deploy checks.
+Other apps' deploy-only checks are for ``manage.py check --deploy`` (in CI):
+they stop a server only when asked, so a project that has not yet answered
+Django's own deploy advice still starts once authn is configured right.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import sys
 
 from django.conf import settings
 from django.core import checks
+from django.core.checks import CheckMessage
 
 from authn import runtime, status
 
@@ -22,10 +30,17 @@ logger = logging.getLogger("authn")
 WORKER_BOOT_ERROR = 3
 
 
-def check_or_exit(status: int = 1) -> None:
-    """Run the system checks, the deploy ones too when DEBUG is off; on any error, one line each and exit."""
-    messages = checks.run_checks(include_deployment_checks=not settings.DEBUG)
-    errors = [message for message in messages if message.is_serious() and not message.is_silenced()]
+def check_or_exit(status: int = 1, *, every_deploy_check: bool = True) -> None:
+    """Run the system checks (the deploy ones too when DEBUG is off); on any error, one line each and exit."""
+    errors = serious(checks.run_checks())
+    if not settings.DEBUG:
+        seen = {(error.id, error.msg) for error in errors}
+        deploy = serious(checks.run_checks(include_deployment_checks=True))
+        errors += [
+            error
+            for error in deploy
+            if (error.id, error.msg) not in seen and (every_deploy_check or (error.id or "").startswith("authn."))
+        ]
     if not errors:
         return
     for error in errors:
@@ -36,6 +51,11 @@ def check_or_exit(status: int = 1) -> None:
     raise SystemExit(status)
 
 
-def ready_to_serve() -> None:
-    check_or_exit(WORKER_BOOT_ERROR)
+def serious(messages: list[CheckMessage]) -> list[CheckMessage]:
+    return [message for message in messages if message.is_serious() and not message.is_silenced()]
+
+
+def ready_to_serve(*, every_deploy_check: bool = False) -> None:
+    """Exit (one line per error, no traceback) unless the checks pass; then log which issuers are trusted."""
+    check_or_exit(WORKER_BOOT_ERROR, every_deploy_check=every_deploy_check)
     logger.info(status.describe(runtime.current()))

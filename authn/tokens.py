@@ -29,6 +29,7 @@ REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})  # media types: case-insensitive
 MAX_HEADER_SEGMENT = 1368  # base64url of 1 KiB: a real JOSE header is far smaller
+ORGANIZATION_ID_PREFIX = "org_"
 CACHE_ENTRY_OVERHEAD = 400  # bytes a cache entry costs besides its token and validated form
 
 
@@ -91,6 +92,7 @@ class TokenValidator:
         issuers: Mapping[str, KeySource],
         audiences: Iterable[str],
         algorithms: Iterable[str],
+        organizations: Iterable[str] = (),
         leeway: float,
         scope_claim: str,
         permissions_claim: str,
@@ -102,6 +104,7 @@ class TokenValidator:
         self.key_sources = issuers
         self.issuers = frozenset(issuers)
         self.audiences = frozenset(audiences)
+        self.organizations = tuple(organizations)  # none: any organization, or none at all
         # Only RSA signatures, whatever the settings say (a misconfigured list is also check authn.E003).
         known = get_default_algorithms()
         self._verifiers: dict[str, Algorithm] = {name: known[name] for name in algorithms if name in RSA_ALGORITHMS}
@@ -227,6 +230,8 @@ class TokenValidator:
             raise InvalidClaims
         if self.audiences.isdisjoint(_audiences(claims["aud"])):
             raise InvalidClaims
+        if self.organizations and not in_organization(claims, self.organizations):
+            raise InvalidClaims("Token's organization is not one this API accepts.")
         now = self._clock()
         if exp <= now - self._leeway:
             raise ExpiredToken
@@ -321,6 +326,19 @@ def _frozen(value: dict[str, Any], segment_length: int) -> tuple[Mapping[str, An
         return jose.freeze(value, segment_length * 3 // 4)
     except ValueError as err:
         raise MalformedToken from err
+
+
+def in_organization(claims: Mapping[str, Any], organizations: Iterable[str]) -> bool:
+    """Whether the token's ``org_id``, or its ``org_name`` lower-cased, is one of ``organizations``: an entry
+    starting with ``org_`` is an id, any other a name (Auth0 Organizations)."""
+    org_id, org_name = claims.get("org_id"), claims.get("org_name")
+    for entry in organizations:
+        if entry.startswith(ORGANIZATION_ID_PREFIX):
+            if isinstance(org_id, str) and org_id == entry:
+                return True
+        elif isinstance(org_name, str) and org_name.lower() == entry.lower():
+            return True
+    return False
 
 
 def _is_numeric_date(value: Any) -> bool:

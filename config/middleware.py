@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 
+from authn.middleware import ResponseMiddleware
 
-class HeadWithoutBody:
+
+class HeadWithoutBody(ResponseMiddleware):
     """HEAD answers GET's status and headers, ``Content-Length`` included, and no body (RFC 9110 §9.3.2).
 
     Django renders HEAD like GET; the server would drop the body, and gunicorn warns each time it does.
     First in ``MIDDLEWARE``, so it sees the response every other middleware has finished.
     """
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        response = self.get_response(request)
+    def after(self, request: HttpRequest, response: HttpResponseBase, state: Any) -> HttpResponseBase:
         if request.method == "HEAD":
             if isinstance(response, StreamingHttpResponse):
                 response.streaming_content = []

@@ -12,4 +12,4 @@ application = get_wsgi_application()
 
 from authn.startup import ready_to_serve  # noqa: E402 - needs the apps loaded above
 
-ready_to_serve()  # refuses to serve when a system check reports an error
+ready_to_serve(every_deploy_check=True)  # refuses to serve when a system check reports an error
