@@ -18,13 +18,15 @@ from pathlib import Path
 import jwt
 import pytest
 
-from authn import runtime
+from authn import runtime, testing
 from authn.testing import TEST_AUDIENCE, TEST_ISSUER, TestIssuer
 from tests.conftest import AUDIENCE, SCOPED_MESSAGE
 from tests.test_server import ROOT
 from tests.test_tokens import outbound_connections
 
-pytest_plugins = ["authn.testing"]
+# The plugin's fixture, for this module's tests. (`pytest_plugins = ["authn.testing"]` belongs in the root
+# conftest.py: here, after the import above, pytest would warn that it cannot rewrite the module.)
+auth0_issuer = testing.auth0_issuer
 
 PATH = "/api/private-scoped"
 URL = f"http://testserver{PATH}"  # what the test client's requests are, as Django builds them
