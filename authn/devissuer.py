@@ -3,7 +3,8 @@
 It is only a different key source: tokens it mints go through the same
 validation as a real tenant's. The private key is generated on first use into
 a git-ignored file readable by its owner only; so is the P-256 key a local
-DPoP client signs its proofs with.
+DPoP client signs its proofs with. ``LocalIssuer`` is the same with a key held
+in memory alone (``authn.testing``'s issuer).
 """
 
 from __future__ import annotations
@@ -32,14 +33,13 @@ class DevIssuerKeyError(Exception):
     """The development issuer's key file exists but cannot be used."""
 
 
-class DevIssuer:
-    """Mints tokens for local work and publishes the one key that verifies them."""
+class LocalIssuer:
+    """Mints tokens with a key this process holds and publishes the one key that verifies them."""
 
-    def __init__(self, key_file: Path, issuer: str) -> None:
-        self.key_file = key_file
+    def __init__(self, private_key: rsa.RSAPrivateKey, issuer: str) -> None:
         self.issuer = issuer
-        self._private_key = load_or_create_private_key(key_file)
-        public_key = self._private_key.public_key()
+        self._private_key = private_key
+        public_key = private_key.public_key()
         jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
         self.kid = thumbprint(jwk)
         self._signing_key = SigningKey(
@@ -64,9 +64,14 @@ class DevIssuer:
         permissions: Sequence[str] | None = None,
         ttl: int = 3600,
         cnf: Mapping[str, str] | None = None,
+        issued_at: float | None = None,
+        extra_claims: Mapping[str, Any] | None = None,
     ) -> str:
-        """A signed access token, shaped like one from an Auth0 tenant; ``cnf`` binds it to a key."""
-        now = int(time.time())
+        """A signed access token, shaped like one from an Auth0 tenant; ``cnf`` binds it to a key.
+
+        Issued at ``issued_at`` (default: now); ``extra_claims`` override or add to the others.
+        """
+        now = int(time.time() if issued_at is None else issued_at)
         claims: dict[str, object] = {"iss": self.issuer, "sub": subject, "aud": audience, "iat": now, "exp": now + ttl}
         if scope is not None:
             claims["scope"] = scope
@@ -74,7 +79,16 @@ class DevIssuer:
             claims["permissions"] = list(permissions)
         if cnf is not None:
             claims["cnf"] = dict(cnf)
+        claims.update(extra_claims or {})
         return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.kid, "typ": "at+jwt"})
+
+
+class DevIssuer(LocalIssuer):
+    """The development issuer: its key in a file, so every worker and ``mint_token`` share it."""
+
+    def __init__(self, key_file: Path, issuer: str) -> None:
+        super().__init__(load_or_create_private_key(key_file), issuer)
+        self.key_file = key_file
 
 
 def load_or_create_private_key(path: Path) -> rsa.RSAPrivateKey:
