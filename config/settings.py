@@ -137,6 +137,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "authn.handlers.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # JSON for API clients; DRF's browsable API for a browser (its 401 page links the API docs).
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "messages_api.renderers.MessagesBrowsableAPIRenderer",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 

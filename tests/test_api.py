@@ -133,6 +133,16 @@ def test_browsable_api_shows_the_error_in_html_with_same_status_and_challenge(ca
 
 
 @pytest.mark.parametrize(
+    ("docs", "linked"), [pytest.param(True, True, id="docs-on"), pytest.param(False, False, id="off")]
+)
+def test_browsable_api_401_page_links_the_api_docs_when_served(call, tenant, settings, docs, linked):
+    settings.API_DOCS_ENABLED = docs
+    page = call("/api/private", HTTP_ACCEPT="text/html").content.decode()
+    assert ('<a href="/api/docs/">open the API documentation</a>' in page) is linked
+    assert "token-needed" not in call("/api/public", HTTP_ACCEPT="text/html").content.decode()
+
+
+@pytest.mark.parametrize(
     ("claims", "tenant_down", "status", "challenge"),
     [
         pytest.param({"scope": "openid"}, False, 403, f'{BARE_CHALLENGE}, error="insufficient_scope", '
