@@ -16,7 +16,7 @@ class MessagesBrowsableAPIRenderer(BrowsableAPIRenderer):
     template = "messages_api/api.html"
 
     def get_context(
-        self, data: Any, accepted_media_type: str | None, renderer_context: dict[str, Any]
+        self, data: Any, accepted_media_type: str | None, renderer_context: Mapping[str, Any]
     ) -> dict[str, Any]:
         context = super().get_context(data, accepted_media_type, renderer_context)
         context["api_docs_url"] = reverse("swagger-ui") if settings.API_DOCS_ENABLED else None
