@@ -29,7 +29,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-USER_AGENT = "drf-auth0-authn/1.0 (python-requests)"
+from authn import __version__
+
+USER_AGENT = f"drf-auth0-authn/{__version__} (python-requests)"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 

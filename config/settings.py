@@ -182,6 +182,7 @@ AUTH0_DPOP_NONCE = env.bool("AUTH0_DPOP_NONCE", default=False)
 AUTH0_DPOP_REPLAY_CACHE = "default" if REDIS_URL else ""
 AUTH0_MTLS_CLIENT_CERT_HEADER = env.str("AUTH0_MTLS_CLIENT_CERT_HEADER", default="")
 AUTH0_MTLS_CLIENT_CERT_FORMAT = env.str("AUTH0_MTLS_CLIENT_CERT_FORMAT", default="pem")
+AUTH0_ORGANIZATIONS = env.list("AUTH0_ORGANIZATIONS", default=[])
 # The proxies gunicorn trusts for X-Forwarded-* are the ones trusted to pass the client certificate on.
 AUTH0_MTLS_TRUSTED_PROXIES = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
 # /readyz names each issuer and its state; false for the overall status alone (a public probe).

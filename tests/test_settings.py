@@ -82,6 +82,11 @@ def test_issuers_are_a_list(load_settings):
     assert settings.AUTH0_ISSUER == ["https://login.example.com", "https://dev-abc.us.auth0.com/"]
 
 
+def test_organizations_are_a_list(load_settings):
+    assert load_settings().AUTH0_ORGANIZATIONS == []
+    assert load_settings(AUTH0_ORGANIZATIONS="org_abc,acme").AUTH0_ORGANIZATIONS == ["org_abc", "acme"]
+
+
 def test_jwks_hosts_are_a_list(load_settings):
     assert load_settings().AUTH0_JWKS_HOSTS == []
     settings = load_settings(AUTH0_JWKS_HOSTS="www.googleapis.com,keys.example.com:8443")
