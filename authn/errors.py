@@ -150,6 +150,16 @@ class NonceRequired(AuthnError):
         return {**super().headers, "DPoP-Nonce": self.nonce}
 
 
+class BadRequest(AuthnError):
+    """A request Django itself answers 400 (a Host outside ``ALLOWED_HOSTS``), refused where no Django handler
+    runs (a WebSocket handshake); no challenge."""
+
+    code = "bad_request"
+    description = "Bad request."
+    status = 400
+    challenge_error = None
+
+
 class Unavailable(AuthnError):
     """Something a decision needs cannot be had now: 503 with ``Retry-After``, no challenge."""
 
