@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: run test test-matrix lint dist bench clean
+.PHONY: run test test-matrix lint dist docs docs-build bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(VENV)/.installed: requirements.txt
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(VENV)/.installed-docs: $(VENV)/.installed requirements-docs.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-docs.txt
 	touch $@
 
 ## run: serve the API on 127.0.0.1:$(PORT) with DEBUG on (the development issuer unless AUTH0_DOMAIN is set)
@@ -38,6 +42,15 @@ dist: $(VENV)/.installed-dev
 	$(PY) -m build --no-isolation --outdir dist .
 	$(VENV)/bin/twine check --strict dist/*
 
+## docs: serve the documentation site on 127.0.0.1:$(DOCS_PORT), rebuilt on every change (mkdocs)
+DOCS_PORT ?= 8001
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+## docs-build: build the documentation site into site/ as CI does: any warning (a broken link) fails it
+docs-build: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 ## lint: ruff (lint and format check) and mypy (with the Django and DRF stubs)
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
@@ -49,4 +62,4 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .nox .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) .nox site .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist *.egg-info
