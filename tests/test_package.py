@@ -112,7 +112,16 @@ admin = User.objects.create_superuser("admin", "admin@example.com", os.environ["
 Token.objects.create(user=admin, key=os.environ["ADMIN_API_KEY"])
 """
 
-NOT_INSTALLED = ["drf_spectacular", "environ", "whitenoise", "corsheaders", "redis", "prometheus_client", "gunicorn"]
+NOT_INSTALLED = [
+    "drf_spectacular",
+    "environ",
+    "whitenoise",
+    "corsheaders",
+    "redis",
+    "prometheus_client",
+    "gunicorn",
+    "ninja",
+]
 
 
 def settings_module(name: str) -> str:
@@ -314,7 +323,12 @@ def test_wheel_metadata_declares_the_optional_extras(project):
         extra: {canonicalize_name(req.name) for req in requirements if in_extra(req, extra)}
         for extra in metadata.get_all("Provides-Extra")
     }
-    assert extras == {"spectacular": {"drf-spectacular"}, "redis": {"redis"}, "metrics": {"prometheus-client"}}
+    assert extras == {
+        "spectacular": {"drf-spectacular"},
+        "redis": {"redis"},
+        "metrics": {"prometheus-client"},
+        "ninja": {"django-ninja"},
+    }
 
 
 # -- the fresh virtual environment ---------------------------------------------------------
