@@ -114,7 +114,7 @@ Token.objects.create(user=admin, key=os.environ["ADMIN_API_KEY"])
 
 NOT_INSTALLED = [
     *("drf_spectacular", "environ", "whitenoise", "corsheaders", "redis", "prometheus_client", "gunicorn"),
-    *("channels", "daphne"),
+    *("channels", "daphne", "ninja", "adrf"),
 ]
 
 
@@ -322,6 +322,8 @@ def test_wheel_metadata_declares_the_optional_extras(project):
         "redis": {"redis"},
         "metrics": {"prometheus-client"},
         "channels": {"channels"},
+        "ninja": {"django-ninja"},
+        "async": {"adrf"},
     }
 
 
