@@ -29,13 +29,18 @@ MISSING = object()
 
 
 def scope_list(scopes: Any, what: str) -> tuple[str, ...]:
-    """``scopes`` as a tuple of non-empty strings; ``ImproperlyConfigured`` naming ``what`` otherwise."""
+    """``scopes`` as a tuple of scope words; ``ImproperlyConfigured`` naming ``what`` and how to write it."""
     if isinstance(scopes, str) or not isinstance(scopes, (list, tuple)):
         raise ImproperlyConfigured(
-            f'{what} must be a list of scope strings, e.g. ["read:messages"], not {type(scopes).__name__} {scopes!r}.'
+            f'{what} must be a list of scope strings, e.g. ["read:messages"], not a {type(scopes).__name__} '
+            f"({scopes!r})."
         )
-    if not all(isinstance(scope, str) and scope and " " not in scope for scope in scopes):
-        raise ImproperlyConfigured(f"{what} must list non-empty scope strings without spaces, got {scopes!r}.")
+    for scope in scopes:
+        if not isinstance(scope, str) or not scope or any(character.isspace() for character in scope):
+            raise ImproperlyConfigured(
+                f"{what} holds {scope!r}, a {type(scope).__name__}: each scope is a non-empty string without "
+                'spaces, e.g. ["read:messages"].'
+            )
     return tuple(scopes)
 
 

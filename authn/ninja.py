@@ -27,17 +27,14 @@ import functools
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.security.http import HttpAuthBase
 
-from authn import runtime
-from authn.errors import AuthnError, InsufficientScope
+from authn import grants, runtime
+from authn.errors import AuthnError
 from authn.tokens import AccessToken
-
-HOW = 'a list of scope strings, e.g. Auth0Bearer(scopes=["read:messages"])'
 
 
 class Refused(HttpError):
@@ -55,7 +52,7 @@ class Auth0Bearer(HttpAuthBase):
     openapi_bearerFormat = "JWT"  # the OpenAPI field, as ninja reads it: the name after ``openapi_``
 
     def __init__(self, scopes: Sequence[str] = ()) -> None:
-        self.scopes = checked_scopes(scopes)
+        self.scopes = grants.scope_list(scopes, "Auth0Bearer(scopes=...)")
         super().__init__()
         # ninja then hands an async operation's call on to be awaited, and takes a sync one's result as it is.
         self.is_async = True
@@ -76,26 +73,8 @@ class Auth0Bearer(HttpAuthBase):
 
     def granting(self, token: AccessToken) -> AccessToken:
         """``token``, when it grants every scope required; else ``InsufficientScope`` worded for its scheme."""
-        if token.scopes.issuperset(self.scopes):
-            return token
-        error = InsufficientScope(self.scopes)
-        error.log_fields = lambda: {"kid": token.kid, "iss": token.issuer, "sub": token.subject}
-        raise runtime.verifier().challenges.attach(error, token.scheme)
-
-
-def checked_scopes(scopes: Any) -> tuple[str, ...]:
-    """``scopes`` as a tuple: a list or tuple of non-empty scope strings without spaces, or ImproperlyConfigured."""
-    if isinstance(scopes, str):
-        raise ImproperlyConfigured(f"Auth0Bearer scopes is {scopes!r}, a string, not a list: it takes {HOW}.")
-    if not isinstance(scopes, (list, tuple)):
-        raise ImproperlyConfigured(f"Auth0Bearer scopes is a {type(scopes).__name__}, not a list: it takes {HOW}.")
-    for scope in scopes:
-        if not isinstance(scope, str):
-            raise ImproperlyConfigured(f"Auth0Bearer scopes holds a {type(scope).__name__}: it takes {HOW}.")
-        if not scope or any(character.isspace() for character in scope):  # a scope token is one word
-            said = "an empty string" if not scope else f"{scope!r}, with a space in it"
-            raise ImproperlyConfigured(f"Auth0Bearer scopes holds {said}: it takes {HOW}, one word each.")
-    return tuple(scopes)
+        grants.check_scopes(token, self.scopes)
+        return token
 
 
 def register(api: NinjaAPI) -> None:
@@ -107,7 +86,7 @@ def register(api: NinjaAPI) -> None:
 def answer(request: HttpRequest, exc: Refused, *, api: NinjaAPI) -> HttpResponse:
     """The response refusing ``request``: ``{"code", "description"}``, the refusal's status and headers."""
     error = exc.error
-    response = api.create_response(request, {"code": error.code, "description": error.description}, status=error.status)
+    response = api.create_response(request, error.body, status=error.status)
     for name, value in error.headers.items():
         response[name] = value
     runtime.refusal_log().record(error, request)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from websockets.sync.client import connect
 from authn.channels import BEARER_SUBPROTOCOL, Auth0AuthMiddleware
 from tests.dpop_client import ProofKey
 from tests.test_browser import CHROMIUM_ARGS, chromium_or_skip
-from tests.test_server import ROOT, Server, assert_clean, free_port, server_env, start, stop, tenant_env
+from tests.test_server import Server, assert_clean, free_port, start, stop, tenant_env
 
 PATH = "/ws/subject"
 SUBJECT = "auth0|user-1"  # make_token's
@@ -290,37 +289,6 @@ def test_other_scopes_pass_through_untouched(scope_type):
     asyncio.run(Auth0AuthMiddleware(inner)(scope, None, None))
     assert seen == [scope]
     assert seen[0] is scope
-
-
-# -- without Channels ------------------------------------------------------------------------------
-
-WITHOUT_CHANNELS = """
-import importlib, json, pkgutil, sys
-sys.modules["channels"] = sys.modules["daphne"] = None  # as if not installed: importing them fails
-import django
-django.setup()
-import authn
-others = [m.name for m in pkgutil.walk_packages(authn.__path__, "authn.") if m.name != "authn.channels"]
-for name in others:
-    importlib.import_module(name)
-imported_by_others = "authn.channels" in sys.modules
-import authn.channels
-print(json.dumps({"imported_by_others": imported_by_others, "middleware": authn.channels.Auth0AuthMiddleware.__name__}))
-"""
-
-
-def test_middleware_needs_no_channels_and_nothing_else_imports_it():
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", WITHOUT_CHANNELS],
-        cwd=ROOT,
-        env=server_env(DJANGO_SETTINGS_MODULE="tests.settings"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"imported_by_others": False, "middleware": "Auth0AuthMiddleware"}
 
 
 # -- real servers ----------------------------------------------------------------------------------

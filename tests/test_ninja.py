@@ -8,8 +8,6 @@ API of tests/ninja_urls.py; then for real, uvicorn serving that URLconf with the
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +22,7 @@ from tests import ninja_urls
 from tests.conftest import AUDIENCE, ISSUER, public_jwk
 from tests.dpop_client import ProofKey
 from tests.jwks_server import TenantServer, serve
-from tests.test_server import ROOT, Server, assert_clean, free_port, start, stop, tenant_env
+from tests.test_server import Server, assert_clean, free_port, start, stop, tenant_env
 from tests.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
 
 pytestmark = pytest.mark.urls("tests.ninja_urls")
@@ -250,12 +248,12 @@ def test_ninja_unregistered_api_answers_the_status_never_500(tenant, make_token,
 @pytest.mark.parametrize(
     ("scopes", "says"),
     [
-        pytest.param("read:messages", "a string, not a list", id="a-string"),
-        pytest.param(None, "a list", id="none"),
-        pytest.param(["read:messages", 3], "int", id="an-int-entry"),
-        pytest.param([b"read:messages"], "bytes", id="a-bytes-entry"),
-        pytest.param(["read:messages", ""], "empty", id="an-empty-entry"),
-        pytest.param(("read:messages", " "), "space", id="a-space"),
+        pytest.param("read:messages", "not a str", id="a-string"),
+        pytest.param(None, "not a NoneType", id="none"),
+        pytest.param(["read:messages", 3], "holds 3, a int", id="an-int-entry"),
+        pytest.param([b"read:messages"], "a bytes", id="a-bytes-entry"),
+        pytest.param(["read:messages", ""], "'', a str", id="an-empty-entry"),
+        pytest.param(("read:messages", " "), "' ', a str", id="a-space"),
     ],
 )
 def test_auth0bearer_bad_scopes_is_improperly_configured_saying_how(scopes, says):
@@ -263,7 +261,7 @@ def test_auth0bearer_bad_scopes_is_improperly_configured_saying_how(scopes, says
         Auth0Bearer(scopes=scopes)
     message = str(raised.value)
     assert says in message
-    assert 'Auth0Bearer(scopes=["read:messages"])' in message
+    assert 'e.g. ["read:messages"]' in message
 
 
 @pytest.mark.parametrize(
@@ -282,38 +280,6 @@ def test_auth0bearer_documents_itself_as_http_bearer():
     }
     assert schema["paths"]["/ninja/async/private"]["get"]["security"] == [{"Auth0Bearer": []}]
     assert "security" not in schema["paths"]["/ninja/async/public"]["get"]
-
-
-IMPORT_EVERY_MODULE_BUT_NINJA = """
-import importlib, pkgutil, sys
-sys.modules["ninja"] = None  # as if django-ninja were not installed
-import django
-django.setup()
-import authn
-names = sorted(m.name for m in pkgutil.walk_packages(authn.__path__, "authn."))
-assert "authn.ninja" in names, names
-for name in names:
-    if name != "authn.ninja":
-        importlib.import_module(name)
-try:
-    import authn.ninja
-except ImportError:
-    print(f"imported {len(names) - 1} modules; authn.ninja needs ninja")
-"""
-
-
-def test_authn_without_ninja_installed_imports_every_other_module():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", IMPORT_EVERY_MODULE_BUT_NINJA],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "authn.ninja needs ninja" in done.stdout
 
 
 # -- for real: uvicorn, one worker, the example's settings and this URLconf --------------------------------------

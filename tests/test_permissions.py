@@ -202,7 +202,7 @@ BAD_DECLARATIONS = [
     pytest.param({}, "declares neither", id="nothing"),
     pytest.param({"required_scopes": "read:messages"}, "must be a list of scope strings", id="a-string"),
     pytest.param({"required_scopes": []}, "is empty", id="empty-list"),
-    pytest.param({"required_scopes": ["read:messages", 3]}, "non-empty scope strings", id="not-a-string"),
+    pytest.param({"required_scopes": ["read:messages", 3]}, "holds 3", id="not-a-string"),
     pytest.param({"required_scopes": ["read messages"]}, "without spaces", id="a-space"),
     pytest.param({"required_scopes": {"FETCH": ["x"]}}, "is no method", id="dict-key-no-method"),
     pytest.param({"required_scopes": {"GET": "x"}}, "must be a list of scope strings", id="dict-value-a-string"),
@@ -247,7 +247,7 @@ def test_check_this_modules_views_pass():
     ("make", "message"),
     [
         pytest.param(requires_scopes, "at least one scope", id="scopes-none"),
-        pytest.param(lambda: requires_scopes(["a"]), "non-empty scope strings", id="scopes-a-list"),
+        pytest.param(lambda: requires_scopes(["a"]), "holds", id="scopes-a-list"),
         pytest.param(lambda: requires_claim("org_id"), "exactly one test", id="claim-no-test"),
         pytest.param(lambda: requires_claim("x", equals=1, includes=1), "exactly one test", id="claim-two-tests"),
         pytest.param(lambda: requires_claim("", equals=1), "exactly one test", id="claim-no-name"),
