@@ -13,29 +13,6 @@ from authn.conf import AuthnSettings, TrustMode
 from authn.defaults import DEFAULTS, SETTINGS, DPoPMode
 from authn.issuers import configured_issuers
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def readme_settings_table() -> dict[str, str]:
-    """``| `AUTH0_X` | meaning | default |`` rows of the README: name -> default as written."""
-    rows = re.findall(r"^\| `(AUTH0_[A-Z0-9_]+)` \|[^\n]*\| ([^|\n]*) \|$", README.read_text(), re.MULTILINE)
-    return {name: default.strip() for name, default in rows}
-
-
-def readme_default(value: object) -> str:
-    if value in ("", None):
-        return "unset"
-    if isinstance(value, tuple):
-        value = list(value)
-    return f"`{json.dumps(value)}`"
-
-
-def test_every_setting_is_in_the_readme_with_its_default():
-    documented = readme_settings_table()
-    assert set(documented) == set(DEFAULTS)
-    for entry in SETTINGS:
-        assert documented[entry.name].startswith(readme_default(entry.default)), entry.name
-
 
 def test_snapshot_has_one_field_per_setting_and_django_debug():
     fields = set(AuthnSettings.__dataclass_fields__)

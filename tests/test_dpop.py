@@ -709,7 +709,7 @@ def test_bound_token_as_bearer_challenge_offers_the_listed_dpop_algorithms(setti
     assert_refused(response, 401, "invalid_header", challenge, bound_token)
 
 
-README_TEXT = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+ERRORS_PAGE = " ".join((Path(__file__).resolve().parent.parent / "docs" / "index.md").read_text().split())
 
 
 def dpop_without_scope(case: Case) -> tuple[str, str, str]:
@@ -717,7 +717,7 @@ def dpop_without_scope(case: Case) -> tuple[str, str, str]:
     return "DPoP", token, case.key.proof("GET", URL, token=token)
 
 
-# Each refusal the README documents, in the default mode: (scheme, token, proof) sent, and the challenge answered.
+# Each refusal the documentation's error table lists, in the default mode: (scheme, token, proof) sent, and the challenge answered.
 DOCUMENTED_CHALLENGES = [
     pytest.param(lambda c: ("", None, None), 401, "authorization_header_missing",
                  'Bearer realm="api", DPoP algs="ES256"', id="no-credentials"),
@@ -743,7 +743,7 @@ DOCUMENTED_CHALLENGES = [
 def test_documented_challenges_are_unchanged(send, case, build, status, code, challenge):
     scheme, token, proof = build(case)
     assert_refused(send(token, proof, scheme=scheme), status, code, challenge)
-    assert f"`{challenge}`" in README_TEXT
+    assert f"`{challenge}`" in ERRORS_PAGE
 
 
 def test_insufficient_scope_through_dpop_gets_the_dpop_challenge(send, make_token, key):

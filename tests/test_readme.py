@@ -1,4 +1,4 @@
-"""The README's promises a reader pastes: the Deploying block works as written, in a fresh clone."""
+"""The documentation's promises a reader pastes: the deploy block works as written, in a fresh clone."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from tests.test_server import Server, free_port, wait_until_serving
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def readme_block(heading: str) -> str:
-    """The first ```sh block under ``heading``."""
-    section = ROOT.joinpath("README.md").read_text().split(f"\n## {heading}\n", 1)[1]
+def docs_block(page: str, heading: str) -> str:
+    """The first ```sh block under ``heading`` of ``page`` (under docs/)."""
+    section = ROOT.joinpath("docs", page).read_text().split(f"\n## {heading}\n", 1)[1]
     found = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
     assert found, f"no sh block under {heading}"
     return found.group(1)
@@ -42,14 +42,14 @@ def fresh_clone(directory: Path) -> Path:
     return directory
 
 
-def test_deploying_block_works_when_pasted_into_a_shell(tmp_path):
+def test_deploy_block_works_when_pasted_into_a_shell(tmp_path):
     clone, port = fresh_clone(tmp_path / "clone"), free_port()
     # A new shell: nothing else (one worker is enough to answer, and saves the machine a second start-up).
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PORT": str(port), "WEB_CONCURRENCY": "1"}
     log = tmp_path / "shell.log"
     with log.open("w") as output:
         shell = subprocess.Popen(  # noqa: S603
-            ["bash", "-euo", "pipefail", "-c", readme_block("Deploying")],  # noqa: S607
+            ["bash", "-euo", "pipefail", "-c", docs_block("operations.md", "Deploying this repository")],  # noqa: S607
             cwd=clone,
             env=env,
             stdout=output,
