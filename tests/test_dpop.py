@@ -717,7 +717,8 @@ def dpop_without_scope(case: Case) -> tuple[str, str, str]:
     return "DPoP", token, case.key.proof("GET", URL, token=token)
 
 
-# Each refusal the documentation's error table lists, in the default mode: (scheme, token, proof) sent, and the challenge answered.
+# Each refusal the documentation's error table lists, in the default mode: (scheme, token, proof) sent, and the
+# challenge answered.
 DOCUMENTED_CHALLENGES = [
     pytest.param(lambda c: ("", None, None), 401, "authorization_header_missing",
                  'Bearer realm="api", DPoP algs="ES256"', id="no-credentials"),
