@@ -89,6 +89,9 @@ class DevIssuer(LocalIssuer):
     def __init__(self, key_file: Path, issuer: str) -> None:
         super().__init__(load_or_create_private_key(key_file), issuer)
         self.key_file = key_file
+        # What a refusal of a kid it does not know is logged with: most often a token minted with another key
+        # file (another project directory, or one since deleted).
+        self.unknown_key_reason = "not signed with this server's development key (AUTH0_DEV_KEY_FILE)"
 
 
 def load_or_create_private_key(path: Path) -> rsa.RSAPrivateKey:

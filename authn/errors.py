@@ -72,9 +72,10 @@ class MalformedToken(InvalidToken):
 
 
 class UnknownKey(InvalidToken):
-    """No key of a trusted issuer has the token's ``kid``."""
+    """No key of a trusted issuer has the token's ``kid``; ``reason``, for the log, may say why."""
 
     description = "Unable to find appropriate key."
+    reason: str | None = None
 
 
 class BadSignature(InvalidToken):

@@ -158,7 +158,8 @@ class TokenValidator:
             frozen_header, header_size = _frozen(header, len(header_segment))
             frozen_claims, claims_size = _frozen(claims, len(payload_segment))
         except AuthnError as err:
-            err.log_fields = _UnverifiedFields(header["kid"], payload_segment)  # a string: checked above
+            # The kid is a string (checked above); a key source may say why it has no key of that kid.
+            err.log_fields = _UnverifiedFields(header["kid"], payload_segment, getattr(err, "reason", None))
             raise
         return AccessToken(
             issuer=issuer,
@@ -209,7 +210,9 @@ class TokenValidator:
         if key is None and not may_block:
             raise WouldBlock
         if key is None or key.algorithm not in (None, header["alg"]):
-            raise UnknownKey
+            error = UnknownKey()
+            error.reason = getattr(source, "unknown_key_reason", None)
+            raise error
         try:
             signature_bytes = jose.b64url_decode(signature)
         except ValueError as err:
@@ -305,13 +308,15 @@ class _UnverifiedFields:
 
     kid: str
     payload_segment: str
+    reason: str | None = None
 
     def __call__(self) -> dict[str, Any]:
         try:
             claims = jose.parse_segment(self.payload_segment)
         except ValueError:
             claims = {}
-        return {"unverified_kid": self.kid, "unverified_iss": claims.get("iss"), "unverified_sub": claims.get("sub")}
+        fields = {"unverified_kid": self.kid, "unverified_iss": claims.get("iss"), "unverified_sub": claims.get("sub")}
+        return {**fields, "reason": self.reason} if self.reason else fields
 
 
 def _parsed(segment: str) -> dict[str, Any]:

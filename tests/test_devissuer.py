@@ -144,6 +144,16 @@ def test_mint_token_from_another_directory_mints_for_the_projects_server(setting
     assert call("/api/private-scoped", token=token).json() == {"message": SCOPED_MESSAGE}
 
 
+def test_token_of_another_development_key_is_refused_with_a_log_line_naming_this_servers_key(
+    dev_issuer, call, tmp_path, caplog
+):
+    token = DevIssuer(tmp_path / "another-project" / "key.pem", DEV_ISSUER).mint(audience=DEV_AUDIENCE)
+    response = call("/api/private", token=token)
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_header")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "authn" and "refused" in r.getMessage()]
+    assert 'reason="not signed with this server\'s development key (AUTH0_DEV_KEY_FILE)"' in line
+
+
 def test_mint_token_refuses_when_debug_is_off_explicitly(tmp_path):
     refused = run_manage_py(tmp_path, "mint_token", DJANGO_DEBUG="false")
     assert refused.returncode == 1
