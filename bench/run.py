@@ -49,9 +49,10 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
-from tests.dpop_client import ProofKey, b64url, compact_jws, public_jwk, segment  # noqa: E402
-from tests.jwks_server import TenantServer  # noqa: E402
-from tests.services import RedisServer, free_port  # noqa: E402
+from tests.support.dpop_client import ProofKey, b64url, compact_jws, public_jwk, segment  # noqa: E402
+from tests.support.network import free_port  # noqa: E402
+from tests.support.services import RedisServer  # noqa: E402
+from tests.support.tenant import TenantServer  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"
 LUA = ROOT / "bench" / "headers.lua"
@@ -183,7 +184,7 @@ def measure_floor(credentials: Credentials, runs: int) -> dict[str, float]:
     from authn.jose import b64url_decode
     from authn.jwks import KeySetCache
     from authn.tokens import TokenValidator
-    from tests.builders import key_policy, proof_validator, token_validator
+    from tests.support.builders import key_policy, proof_validator, token_validator
 
     token, url = credentials.bearer["scoped"], "http://127.0.0.1:8000/api/private-scoped"
     message, _, signature = token.rpartition(".")

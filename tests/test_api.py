@@ -9,8 +9,8 @@ from django.contrib.auth.models import User
 from django.urls import path
 from rest_framework.test import APIClient
 
-from tests.conftest import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
-from tests.jwks_server import serve
+from tests.support.api import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
+from tests.support.tenant import serve
 
 PATHS = ["/api/public", "/api/private", "/api/private-scoped"]
 BARE_CHALLENGE = 'Bearer realm="api"'

@@ -24,7 +24,7 @@ from authn import runtime
 from authn.defaults import DEFAULTS
 from authn.devissuer import DEV_AUDIENCE, DEV_ISSUER, DevIssuer
 from authn.jose import b64url_encode, thumbprint
-from tests.conftest import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
+from tests.support.api import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
 
 JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 

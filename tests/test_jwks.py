@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import io
 import json
 import logging
 import re
 import secrets
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,26 +28,34 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import call_command
-from rest_framework.test import APIClient
 
-from authn import conf, jose, runtime
+from authn import conf, runtime
 from authn.errors import KeysUnavailable
 from authn.fetch import USER_AGENT, FetchError, FetchLimits, fetch
 from authn.jwks import KeySetCache, KeySetError, parse_discovery, parse_key_set, signing_key
-from tests.builders import key_policy
-from tests.conftest import ISSUER, KID, PUBLIC_MESSAGE, FakeClock, public_jwk, trust_tenant
-from tests.jwks_server import (
+from tests.support.api import PUBLIC_MESSAGE, get_private
+from tests.support.builders import key_policy
+from tests.support.clock import FakeClock
+from tests.support.tenant import (
     DISCOVERY_PATH,
+    ISSUER,
     JWKS_PATH,
+    KID,
     TenantServer,
     discovery,
     drip,
     drip_head,
+    jwk_set,
+    number_b64url,
+    odd_number,
+    public_jwk,
+    rsa_jwk,
     serve,
     serve_keys,
+    start_tenant,
+    trust_tenant,
 )
-from tests.tls import server_tls_context
-from tests.waiting import wait_for
+from tests.support.waiting import threads_inside, wait_for
 
 NEW_KID = "key-2"
 DROP = object()  # in a table of JWK changes: remove the member
@@ -84,33 +90,6 @@ def with_changes(jwk: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]
     return {name: value for name, value in changed.items() if value is not DROP}
 
 
-def jwk_set(*jwks: Any) -> bytes:
-    return json.dumps({"keys": list(jwks)}).encode()
-
-
-def b64url(number: int) -> str:
-    """The big-endian base64url of ``number``, as a JWK writes ``n`` and ``e`` (RFC 7518 §6.3.1)."""
-    return jose.b64url_encode(number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big"))
-
-
-def odd_number(bits: int) -> int:
-    """A fixed odd number exactly ``bits`` long: the shape of an RSA modulus (or of an absurd exponent)."""
-    filler = int.from_bytes(hashlib.shake_256(str(bits).encode()).digest((bits + 7) // 8), "big")
-    return (filler >> (-bits % 8)) | (1 << (bits - 1)) | 1
-
-
-def rsa_jwk(n: int | str, e: int | str = 65537, kid: str = "hand-made") -> dict[str, Any]:
-    """A public RSA JWK written by hand: a number is base64url-encoded, a string is published as it is."""
-    return {
-        "kty": "RSA",
-        "kid": kid,
-        "use": "sig",
-        "alg": "RS256",
-        "n": b64url(n) if isinstance(n, int) else n,
-        "e": b64url(e) if isinstance(e, int) else e,
-    }
-
-
 def assert_unknown_key(response: Any) -> None:
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_header"
@@ -123,22 +102,6 @@ def assert_unavailable(response: Any, retry_after: int | None = None) -> None:
     if retry_after is not None:
         assert int(response["Retry-After"]) == retry_after
     assert "WWW-Authenticate" not in response
-
-
-def get_private(token: str) -> Any:
-    """A request from its own client, for use in a thread (a test client is not thread-safe)."""
-    return APIClient().get("/api/private", HTTP_AUTHORIZATION=f"Bearer {token}")
-
-
-def threads_inside(function: Callable[..., Any]) -> int:
-    """How many threads are in a call of ``function`` right now, anywhere on their stacks."""
-    count = 0
-    for top in sys._current_frames().values():
-        frame: Any = top
-        while frame is not None and frame.f_code is not function.__code__:
-            frame = frame.f_back
-        count += frame is not None
-    return count
 
 
 def stall(tenant: TenantServer, how: str) -> None:
@@ -196,7 +159,7 @@ def new_key_token(make_token: Callable[..., str], other_rsa_key: rsa.RSAPrivateK
 @pytest.fixture
 def https_tenant(settings, rsa_key, certificate_authority) -> Iterator[TenantServer]:
     """``tenant``, served over TLS with a certificate from ``certificate_authority``."""
-    server = TenantServer(tls=server_tls_context(certificate_authority)).start()
+    server = start_tenant(rsa_key, certificate_authority)
     yield trust_tenant(settings, server, rsa_key)
     server.stop()
 
@@ -665,7 +628,9 @@ INSANE_KEYS = [
     pytest.param(odd_number(2047), 65537, "modulus is 2047 bits, outside 2048 to 8192", id="modulus-2047-bits"),
     pytest.param(odd_number(1024), 65537, "modulus is 1024 bits, outside 2048 to 8192", id="modulus-1024-bits"),
     pytest.param("%%%", 65537, "n or e is not base64url", id="n-not-base64url"),
-    pytest.param("+" + b64url(MODULUS_2048)[1:], 65537, "n or e is not base64url", id="n-standard-base64-alphabet"),
+    pytest.param(
+        "+" + number_b64url(MODULUS_2048)[1:], 65537, "n or e is not base64url", id="n-standard-base64-alphabet"
+    ),
     pytest.param(MODULUS_2048, "AQ.B", "n or e is not base64url", id="e-not-base64url"),
     pytest.param(MODULUS_2048, "AQB", "n or e is not base64url", id="e-not-canonical"),
 ]

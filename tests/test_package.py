@@ -36,8 +36,7 @@ import requests
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.conftest import AUDIENCE, ISSUER
-from tests.jwks_server import TenantServer
+from tests.support.tenant import AUDIENCE, ISSUER, TenantServer
 from tests.test_server import ROOT, Server, assert_clean, free_port, stop, wait_until_serving
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "newproject"

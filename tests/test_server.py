@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import AUDIENCE, ISSUER, PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE, public_jwk
-from tests.jwks_server import TenantServer, serve, serve_keys
-from tests.shared_clock import CLOCK_FILE, SharedClock
-from tests.tls import server_tls_context
-from tests.waiting import wait_for
+from tests.support.api import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
+from tests.support.clock import CLOCK_FILE, SharedClock
+from tests.support.tenant import AUDIENCE, ISSUER, TenantServer, public_jwk, serve, serve_keys
+from tests.support.tls import server_tls_context
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 60  # seconds a server gets to answer its probe

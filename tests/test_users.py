@@ -37,12 +37,10 @@ from authn.authentication import Auth0UserAuthentication
 from authn.models import Identity
 from authn.tokens import AccessToken
 from authn.users import link_identity
-from tests import test_issuers
-from tests.conftest import ISSUER, PRIVATE_MESSAGE
+from tests.support.api import PRIVATE_MESSAGE
+from tests.support.tenant import ISSUER
+from tests.support.two_tenants import domain_of
 from tests.test_server import COMMANDS, ROOT, assert_clean, free_port, start, stop, tenant_env
-
-# Two HTTPS tenants trusted by domain, and tokens of each, as tests/test_issuers.py makes them.
-tenants, token_of = test_issuers.tenants, test_issuers.token_of
 
 USER_CLASS = "authn.authentication.Auth0UserAuthentication"
 INVALID_TOKEN = 'Bearer realm="api", error="invalid_token"'
@@ -181,13 +179,13 @@ def test_user_authentication_derived_name_taken_still_gets_a_new_user(tenant, ma
 
 def resolve_both(tenants):
     first, second = tenants
-    return lambda request: [test_issuers.domain_of(first), test_issuers.domain_of(second)]
+    return lambda request: [domain_of(first), domain_of(second)]
 
 
 @pytest.mark.parametrize(
     "domains",
     [
-        pytest.param(lambda tenants: [test_issuers.domain_of(tenant) for tenant in tenants], id="listed"),
+        pytest.param(lambda tenants: [domain_of(tenant) for tenant in tenants], id="listed"),
         pytest.param(resolve_both, id="resolver"),
     ],
 )
