@@ -41,7 +41,8 @@ from authn.jwks import KeySetCache
 from authn.tokens import TokenValidator
 from tests.support.api import PRIVATE_MESSAGE, SCOPED_MESSAGE, get_private
 from tests.support.builders import token_validator
-from tests.support.network import connects, outbound_connections
+from tests.support.network import connects, free_port, outbound_connections
+from tests.support.servers import COMMANDS, Server, assert_clean, server_env, start, stop
 from tests.support.tenant import (
     AUDIENCE,
     DISCOVERY_PATH,
@@ -55,7 +56,6 @@ from tests.support.tenant import (
 )
 from tests.support.two_tenants import COOLDOWN, TTL, domain_of
 from tests.support.waiting import threads_inside, wait_for
-from tests.test_server import COMMANDS, Server, assert_clean, free_port, server_env, start, stop
 
 KEYS_PATH = "/tenant/keys.json"  # where a discovery document says the key set is: not the default path
 OTHER_KID = "key-2"

@@ -26,6 +26,8 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tests.support.api import SCOPED_MESSAGE
+from tests.support.network import free_port
+from tests.support.servers import Server, assert_clean, start, stop, tenant_env
 from tests.support.services import NginxServer
 from tests.support.tenant import AUDIENCE, ISSUER
 from tests.support.tls import (
@@ -38,7 +40,6 @@ from tests.support.tls import (
     self_signed_certificate,
 )
 from tests.support.waiting import wait_for
-from tests.test_server import Server, assert_clean, free_port, start, stop, tenant_env
 
 PATH = "/api/private-scoped"
 CERT_HEADER = "X-Client-Cert"

@@ -33,13 +33,11 @@ from authn.devissuer import DEV_AUDIENCE
 from authn.dpop import MAX_PROOF_LENGTH
 from tests.support.api import PRIVATE_MESSAGE, PUBLIC_MESSAGE
 from tests.support.clock import SharedClock
-from tests.support.tenant import ISSUER, TenantServer, drip_head, public_jwk, serve, serve_keys
-from tests.support.waiting import wait_for
-from tests.test_server import (
+from tests.support.network import free_port
+from tests.support.servers import (
     ROOT,
     Server,
     assert_clean,
-    free_port,
     halt,
     server_env,
     shared_clock_env,
@@ -47,6 +45,8 @@ from tests.test_server import (
     stop,
     tenant_env,
 )
+from tests.support.tenant import ISSUER, TenantServer, drip_head, public_jwk, serve, serve_keys
+from tests.support.waiting import wait_for
 
 DEADLINE = 20  # seconds a misconfigured server gets to refuse, start-up included
 COOLDOWN = 1  # AUTH0_JWKS_COOLDOWN_SECONDS in tests/fast_keys_settings.py: a worker's wait before fetching again

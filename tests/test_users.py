@@ -38,9 +38,10 @@ from authn.models import Identity
 from authn.tokens import AccessToken
 from authn.users import link_identity
 from tests.support.api import PRIVATE_MESSAGE
+from tests.support.network import free_port
+from tests.support.servers import COMMANDS, ROOT, assert_clean, start, stop, tenant_env
 from tests.support.tenant import ISSUER
 from tests.support.two_tenants import domain_of
-from tests.test_server import COMMANDS, ROOT, assert_clean, free_port, start, stop, tenant_env
 
 USER_CLASS = "authn.authentication.Auth0UserAuthentication"
 INVALID_TOKEN = 'Bearer realm="api", error="invalid_token"'
