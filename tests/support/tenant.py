@@ -28,6 +28,9 @@ KID = "key-1"  # the kid a tenant publishes its key under, and ``make_token`` na
 
 JWKS_PATH = "/.well-known/jwks.json"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+# A dripping tenant sends a byte every DRIP_EVERY seconds, well within any read timeout, so only the deadline
+# on the whole fetch can end the wait: its status line and headers alone take ~7 s, its body ~45 s.
+DRIP_EVERY = 0.1
 
 
 # -- what a tenant publishes: JWKs made by PyJWT or written by hand -------------------------------
@@ -305,3 +308,14 @@ def drip_head(*, every: float) -> Responder:
         return Raw(pieces())
 
     return answer
+
+
+def stall(tenant: TenantServer, how: str) -> None:
+    """Make ``tenant`` stall ``how``: ``silent`` (the request is read, nothing is ever sent back),
+    ``dripping-head`` (``drip_head``) or ``dripping-body`` (the key set, by ``drip``)."""
+    if how == "silent":
+        tenant.hang()
+    elif how == "dripping-head":
+        tenant.respond = drip_head(every=DRIP_EVERY)
+    else:
+        tenant.respond = drip(jwk_set(*tenant.keys), every=DRIP_EVERY)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 POLL_INTERVAL = 0.02  # seconds between two looks
+MARGIN = 2.0  # seconds allowed past a real deadline: thread scheduling on a loaded CI runner
 
 T = TypeVar("T")
 
