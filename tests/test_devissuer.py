@@ -1,4 +1,4 @@
-"""The embedded development issuer and ``manage.py mint_token`` (contract §6).
+"""The embedded development issuer, trusted with debug on and no tenant, and ``manage.py mint_token``.
 
 Every test keeps the key in ``tmp_path``: none is ever created inside the repository.
 """

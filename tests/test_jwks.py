@@ -1,4 +1,5 @@
-"""Contract §4: the signing-key policy, against a real tenant on loopback.
+"""The signing-key policy (key sets, their cache, rotation, outages, discovery), against a real tenant on
+loopback. The bounded fetch itself is tests/test_fetch.py; the RSA rules, tests/test_keys.py.
 
 Nothing in ``authn`` is mocked: the fetch, the cache and the token verifier
 run for real against ``TenantServer``. Time is a ``FakeClock`` moved by hand

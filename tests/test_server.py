@@ -59,7 +59,7 @@ def test_server_head_is_get_without_its_body(server, make_token, path):
     assert "body bytes on a no-body response" not in server.log_text()
 
 
-def test_server_refusals_follow_the_error_contract(server, make_token):
+def test_server_refusals_answer_status_code_and_challenge(server, make_token):
     cases = [
         (server.get("/api/private"), 401, "authorization_header_missing", 'Bearer realm="api"'),
         (server.get("/api/private", Authorization="Basic x"), 401, "invalid_header", 'error="invalid_request"'),
