@@ -26,6 +26,11 @@ from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: servers run from there, as in production
 STARTUP_TIMEOUT = 60  # seconds a server gets to answer its probe
+# The environment variables the project's settings and gunicorn.conf.py read: a server gets only those it is given.
+PROJECT_VARIABLES = (
+    *("AUTH0_", "DJANGO_", "CORS_", "API_DOCS_", "REDIS_URL", "DATABASE_URL", "LOG_", "METRICS_"),
+    *("GUNICORN_", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"),
+)
 
 
 @dataclass
@@ -104,9 +109,9 @@ def halt(server: Server) -> None:
 
 
 def server_env(**overrides: str) -> dict[str, str]:
-    """A production-like environment: this process's without its AUTH0_ and DJANGO_ settings, debug off, a
-    secret made for the server; ``overrides`` added."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("AUTH0_", "DJANGO_"))}
+    """A production-like environment: this process's without the project's own settings, debug off, a secret
+    made for the server; ``overrides`` added."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(PROJECT_VARIABLES)}
     env.update(
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
