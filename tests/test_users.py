@@ -3,9 +3,10 @@
 In process, a view of this module with ``authentication_classes = [Auth0UserAuthentication]`` is
 called through DRF's request factory. A token becomes only the user authn made for its identity, or
 one the project linked to it on purpose: never a local account that happens to bear its ``sub``, nor
-another issuer's user of the same ``sub``. The race on the first request of a new identity is run for
-real: one gunicorn (several workers x threads) of this project on a real PostgreSQL, selecting the class
-through ``tests/user_mapping_settings.py``.
+another issuer's user of the same ``sub`` (two HTTPS tenants and tokens of each: the ``tenants`` and
+``token_of`` fixtures of tests/support/two_tenants.py). The race on the first request of a new identity is
+run for real: one gunicorn (several workers x threads) of this project on a real PostgreSQL, selecting the
+class through ``tests/user_mapping_settings.py``.
 """
 
 from __future__ import annotations
