@@ -4,7 +4,7 @@
 
 local lines, cursor, threads = {}, 0, {}
 local expected = tonumber(os.getenv("BENCH_EXPECT"))
-unexpected, last_status, wraps = 0, 0, 0
+unexpected, wraps = 0, 0
 
 function setup(thread) threads[#threads + 1] = thread end
 
@@ -26,7 +26,7 @@ end
 
 function response(status)
    if status ~= expected then
-      unexpected, last_status = unexpected + 1, status
+      unexpected = unexpected + 1
    end
 end
 
@@ -34,8 +34,7 @@ function done(summary, latency)
    local thread, e = threads[1], summary.errors
    io.write(string.format(
       'BENCH_RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors": %d, '
-         .. '"unexpected": %d, "last_status": %d, "wraps": %d}\n',
+         .. '"unexpected": %d, "wraps": %d}\n',
       summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-      e.connect + e.read + e.write + e.timeout, thread:get("unexpected"), thread:get("last_status"),
-      thread:get("wraps")))
+      e.connect + e.read + e.write + e.timeout, thread:get("unexpected"), thread:get("wraps")))
 end

@@ -1,21 +1,14 @@
-"""``make bench``: throughput, latency and the server CPU that authentication costs, under gunicorn.
+"""``make bench``: throughput, latency and the server CPU that authentication costs (README, Performance).
 
-First the floor, in this process: RS256 and ES256 verification, the project's ``TokenValidator`` and DPoP
-``ProofValidator``. Then the repeated, first-seen and DPoP phases as whole requests through Django in one
-process (bench/in_process.py), where nothing else competes for the cores. Then ``gunicorn
-config.wsgi:application --workers 2 --threads 4``, run from the repository root so that gunicorn.conf.py
-applies as in production, with ``DJANGO_DEBUG=false``, a random secret key and the tests' stand-in tenant
-on loopback publishing the signing key. ``wrk`` with ``bench/headers.lua`` drives it through phases:
-repeated tokens; DPoP with a per-process replay cache; first-seen tokens and the worst anonymous tokens; a
-64-connection load check; then DPoP again on a second server whose ``REDIS_URL`` names a redis-server of
-its own. Each phase runs rounds of its requests, in the reverse order every other round, so each run is
-next to the one it is compared with and drift on a shared machine cancels out. The server's CPU time
-(master and workers, from /proc) is read around every run.
-
-The report goes to stdout and docs/benchmarks.md (``--quick``: bench/.work/benchmarks-quick.md). Exit
-status 0 when every response had the expected status, no socket error occurred and no server fetched the
-key set more than once per worker: a missed performance target is reported, not fatal. ``wrk`` is
-required (``apt-get install wrk``): a load generator in Python is too weak to measure this.
+The floor first, in this process (RS256 and ES256 verification, ``TokenValidator``, ``ProofValidator``); then
+the repeated, first-seen and DPoP phases as whole requests through Django in one process (bench/in_process.py);
+then the same under gunicorn as production runs it (tests/support/servers.py), driven by ``wrk`` with
+bench/headers.lua, DPoP again on a second server with a redis-server of its own. Each phase runs rounds of its
+requests, in the reverse order every other round, so that drift on a shared machine cancels out; the server's
+CPU time (master and workers, from /proc) is read around every run. The report goes to stdout and
+docs/benchmarks.md (``--quick``: bench/.work/). Exit status 0 when every response had the expected status, no
+socket error occurred and no server fetched the key set more than once per worker: a missed target is
+reported, not fatal. ``wrk`` is required (``apt-get install wrk``).
 
     make bench                          # full run, some minutes
     make bench BENCH_ARGS=--quick       # every phase, briefly: under a minute
@@ -37,30 +30,36 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")  # where authn finds the project's directory
 
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
 
-from tests.dpop_client import ProofKey, b64url, compact_jws, public_jwk, segment  # noqa: E402
-from tests.jwks_server import TenantServer  # noqa: E402
-from tests.services import RedisServer, free_port  # noqa: E402
+from authn.errors import AuthnError  # noqa: E402
+from authn.jose import b64url_decode  # noqa: E402
+from authn.jwks import KeySetCache  # noqa: E402
+from authn.tokens import TokenValidator  # noqa: E402
+from tests.support import servers  # noqa: E402
+from tests.support.builders import key_policy, proof_validator, token_validator  # noqa: E402
+from tests.support.dpop_client import ProofKey, b64url, compact_jws, segment  # noqa: E402
+from tests.support.network import free_port  # noqa: E402
+from tests.support.services import RedisServer  # noqa: E402
+from tests.support.tenant import AUDIENCE, ISSUER, KID, TenantServer, start_tenant  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"
 LUA = ROOT / "bench" / "headers.lua"
-ISSUER = "https://bench.example.com/"
-AUDIENCE = "https://bench.example.com/api/messages"
-KID = "bench-key-1"
 TOKEN_HEADER = {"alg": "RS256", "typ": "JWT", "kid": KID}
 MAX_TOKEN_LENGTH = 8192  # AUTH0_MAX_TOKEN_LENGTH's default: the longest token the server reads
-WORKERS, THREADS = 2, 4
+WORKERS, THREADS = 2, 4  # as servers.COMMANDS["gunicorn"] runs it
 PATHS = {"public": "/api/public", "private": "/api/private", "scoped": "/api/private-scoped"}
 ANONYMOUS = {"anon-objects": "{}-payload token", "anon-garbage": "max-length garbage"}
 IN_PROCESS_HOST = "127.0.0.1:8000"  # the Host of bench/in_process.py's requests, named by their DPoP proofs
@@ -107,15 +106,6 @@ def _mint(job: tuple[range, bool]) -> list[str]:
     return [sign(_minting_key, claims(f"bench{index:010d}", **(LONG_CLAIMS if long else {}))) for index in indices]
 
 
-def mint_pool(key: rsa.RSAPrivateKey, count: int, *, long: bool = False) -> list[str]:
-    """``count`` distinct valid tokens (of nearly the maximum length with ``long``), signed on every core."""
-    global _minting_key  # noqa: PLW0603 - read by the forked minting processes
-    _minting_key = key
-    chunks = [(range(start, min(start + 1000, count)), long) for start in range(0, count, 1000)]
-    with ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("fork")) as pool:
-        return [token for tokens in pool.map(_mint, chunks) for token in tokens]
-
-
 def anonymous_tokens() -> dict[str, str]:
     """The worst tokens nobody signed: as long as the server reads, refused only at the signature."""
     header = segment(TOKEN_HEADER)  # names the tenant's key, so the token gets as far as its signature
@@ -128,6 +118,27 @@ def anonymous_tokens() -> dict[str, str]:
     }
 
 
+@dataclass
+class Pool:
+    """First-seen tokens, each handed out once: ``take(count)`` header values."""
+
+    tokens: list[str]
+    used: int = 0
+
+    @classmethod
+    def minted(cls, key: rsa.RSAPrivateKey, count: int, *, long: bool = False) -> Pool:
+        """``count`` distinct valid tokens (of nearly the maximum length with ``long``), signed on every core."""
+        global _minting_key  # noqa: PLW0603 - read by the forked minting processes
+        _minting_key = key
+        chunks = [(range(start, min(start + 1000, count)), long) for start in range(0, count, 1000)]
+        with ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("fork")) as pool:
+            return cls([token for tokens in pool.map(_mint, chunks) for token in tokens])
+
+    def take(self, count: int) -> list[str]:
+        self.used += count
+        return [f"Bearer {token}" for token in self.tokens[self.used - count : self.used]]
+
+
 class Credentials:
     """Every key and token the phases send."""
 
@@ -137,27 +148,7 @@ class Credentials:
         self.bearer = {name: sign(self.key, claims(f"bench-{name}")) for name in PATHS}  # one per endpoint
         self.dpop = sign(self.key, claims("bench-dpop", cnf={"jkt": self.dpop_key.thumbprint}))
         self.anonymous = anonymous_tokens()
-        self.pool: list[str] = []  # first-seen tokens, each handed out once
-        self.cursor = 0
-        self.long_pool: list[str] = []  # first-seen tokens of nearly the maximum length
-        self.long_cursor = 0
-
-    @property
-    def jwk(self) -> dict[str, Any]:
-        return {**public_jwk(self.key), "kid": KID, "use": "sig", "alg": "RS256"}
-
-    def first_seen(self, count: int) -> list[str]:
-        lines = [f"Bearer {token}" for token in self.pool[self.cursor : self.cursor + count]]
-        self.cursor += count
-        return lines
-
-    def refill(self, pool: list[str], long_pool: list[str]) -> None:
-        self.pool, self.long_pool, self.cursor, self.long_cursor = pool, long_pool, 0, 0
-
-    def first_seen_long(self, count: int) -> list[str]:
-        lines = [f"Bearer {token}" for token in self.long_pool[self.long_cursor : self.long_cursor + count]]
-        self.long_cursor += count
-        return lines
+        self.pool, self.long_pool = Pool([]), Pool([])  # first-seen tokens; of nearly the maximum length
 
     def proofs(self, url: str, count: int) -> list[str]:
         """``count`` requests with the bound token, each with a new proof for ``GET url``."""
@@ -176,15 +167,6 @@ def median_us(operation: Callable[[], object], runs: int) -> float:
 
 
 def measure_floor(credentials: Credentials, runs: int) -> dict[str, float]:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding
-
-    from authn.errors import AuthnError
-    from authn.jose import b64url_decode
-    from authn.jwks import KeySetCache
-    from authn.tokens import TokenValidator
-    from tests.builders import key_policy, proof_validator, token_validator
-
     token, url = credentials.bearer["scoped"], "http://127.0.0.1:8000/api/private-scoped"
     message, _, signature = token.rpartition(".")
     rsa_signature, rsa_public = b64url_decode(signature), credentials.key.public_key()
@@ -192,8 +174,7 @@ def measure_floor(credentials: Credentials, runs: int) -> dict[str, float]:
     proof_input = proof.rpartition(".")[0].encode()
     ec_key = credentials.dpop_key.private_key
     ec_public, ec_signature = ec_key.public_key(), ec_key.sign(proof_input, ec.ECDSA(hashes.SHA256()))  # DER
-    tenant = TenantServer().start()
-    tenant.keys = [credentials.jwk]
+    tenant = start_tenant(credentials.key)
     keys = KeySetCache(ISSUER, jwks_url=tenant.jwks_url, policy=key_policy())
     keys.get_key(KID)  # fetched once, here: the tenant can go
     tenant.stop()
@@ -220,69 +201,43 @@ def measure_floor(credentials: Credentials, runs: int) -> dict[str, float]:
     }  # fmt: skip
 
 
-def server_env(jwks_url: str, redis_url: str) -> dict[str, str]:
-    """A production-like environment: only what this run sets, of the project's own settings."""
-    project_settings = ("AUTH0_", "DJANGO_", "REDIS_URL", "GUNICORN_", "WEB_CONCURRENCY", "METRICS_", "LOG_")
-    env = {name: value for name, value in os.environ.items() if not name.startswith(project_settings)}
-    return env | {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-                  "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "AUTH0_DOMAIN": "bench.example.com",
-                  "AUTH0_ISSUER": ISSUER, "AUTH0_AUDIENCE": AUDIENCE, "AUTH0_JWKS_URL": jwks_url,
-                  "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}  # fmt: skip
-
-
 @dataclass
 class Server:
     """A gunicorn master and its workers, and the stand-in tenant that only they fetch keys from."""
 
     name: str
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
+    gunicorn: servers.Server
     tenant: TenantServer
 
+    @property
+    def url(self) -> str:
+        return self.gunicorn.url
+
     def pids(self) -> list[int]:
+        master = self.gunicorn.process.pid
         every = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
-        return [self.process.pid, *sorted(pid for pid in every if proc_stat(pid)[1:2] == [str(self.process.pid)])]
+        return [master, *sorted(pid for pid in every if proc_stat(pid)[1:2] == [str(master)])]
 
     def stop(self) -> None:
         """Stops the master's process group (its workers too), once: the group id is ours until it is reaped."""
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.gunicorn.process.returncode is None:
+            servers.halt(self.gunicorn)
         self.tenant.stop()
 
 
-def start_server(name: str, jwk: dict[str, Any], redis_url: str = "") -> Server:
-    """gunicorn from the repository root, so gunicorn.conf.py applies; returns once /api/public answers."""
-    tenant, port, log = TenantServer().start(), free_port(), WORK / f"gunicorn-{name}.log"
-    tenant.keys = [jwk]
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", str(WORKERS)]
-    command += ["--threads", str(THREADS), "--bind", f"127.0.0.1:{port}"]
-    env = server_env(tenant.jwks_url, redis_url)
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True)
-    server = Server(name, process, f"http://127.0.0.1:{port}", log, tenant)
-    deadline = time.monotonic() + 60
-    while process.poll() is None and time.monotonic() < deadline:
-        with contextlib.suppress(OSError), urllib.request.urlopen(server.url + PATHS["public"], timeout=1):
-            return warm_keys(server)
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"gunicorn did not serve (exit status {process.returncode}):\n{log.read_text()[-3000:]}")
-
-
-def warm_keys(server: Server) -> Server:
-    """``server`` once each worker has fetched the keys, asked by /readyz one request at a time: a burst of
-    requests at a cold worker would find AUTH0_JWKS_MAX_WAITING of them waiting on its fetch, the rest 503."""
+def start_server(bench: Bench, stack: contextlib.ExitStack, name: str, redis_url: str = "") -> Server:
+    """gunicorn as production runs it (tests/support/servers.py), stopped with ``stack``, once each worker has
+    fetched the keys, asked by /readyz one request at a time: a burst of requests at a cold worker would find
+    AUTH0_JWKS_MAX_WAITING of them waiting on its fetch, the rest 503."""
+    tenant, port, log = start_tenant(bench.credentials.key), free_port(), WORK / f"gunicorn-{name}.log"
+    env = servers.tenant_env(tenant) | {"REDIS_URL": redis_url}
+    server = Server(name, servers.start(servers.COMMANDS["gunicorn"](port), env, log, port, group=True), tenant)
+    stack.callback(server.stop)
+    bench.servers.append(server)
     deadline = time.monotonic() + 10
-    while server.tenant.fetches < WORKERS and time.monotonic() < deadline:
-        with contextlib.suppress(OSError), urllib.request.urlopen(server.url + "/readyz", timeout=5):
-            pass
+    while tenant.fetches < WORKERS and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            server.gunicorn.get("/readyz")
     return server
 
 
@@ -337,7 +292,6 @@ class Run:
     fetches: int
     errors: int  # socket errors and timeouts
     unexpected: int  # responses whose status was not ``spec.expect``
-    last_status: int
     wraps: int
 
     @property
@@ -398,7 +352,10 @@ class Bench:
         (self.runs if number else self.unmeasured).append(run)
         if spec.path != PATHS["public"]:
             self.rate = max(self.rate, run.rps)
-        print(f"  {phase:11} {number or '-':>2} {spec.label:12} {progress(run)}", flush=True)
+        print(
+            f"  {phase:11} {number or '-':>2} {spec.label:12} {run.rps:7.0f} req/s  {run.cpu_us:5.0f} CPU us/req",
+            flush=True,
+        )
         return run
 
     def rounds(self, server: Server, phase: str, specs: list[Spec]) -> None:
@@ -408,27 +365,10 @@ class Bench:
                 self.run(server, spec, phase, number)
 
     def warm_up(self, server: Server, specs: list[Spec]) -> None:
-        """Each spec for a second, the first (a Bearer token) twice and until each worker has fetched the keys.
-
-        16 connections, so that both workers take some. The first run of a new server is slow: the rate of
-        the second sizes the fresh proofs that follow.
-        """
-        deadline = time.monotonic() + 10
-        for attempt in range(100):
-            self.run(server, specs[0], "warm-up", 0, seconds=1, connections=16)
-            if attempt and (server.tenant.fetches >= WORKERS or time.monotonic() > deadline):
-                break
-        for spec in specs[1:]:
+        """Each spec for a second at 16 connections, so that both workers take some; the first (a Bearer token)
+        twice: the first run of a new server is slow, and the rate of the second sizes the fresh proofs after."""
+        for spec in [specs[0], *specs]:
             self.run(server, spec, "warm-up", 0, seconds=1, connections=16)
-
-
-def progress(run: Run) -> str:
-    line = f"{run.rps:7.0f} req/s  p99 {run.p99_us / 1000:6.2f} ms  {run.cpu_us:5.0f} CPU us/req"
-    if run.other_cores >= 0.1:
-        line += f"  (other load: {run.other_cores:.1f} cores)"
-    if run.unexpected or run.errors:
-        line += f"  UNEXPECTED: {run.unexpected} (last {run.last_status}), ERRORS: {run.errors}"
-    return line + (f"  RESENT ({run.wraps} wraps)" if run.spec.fresh and run.wraps else "")
 
 
 def same_lines(*lines: str) -> Callable[[int], list[str]]:
@@ -449,11 +389,10 @@ def anonymous_specs(credentials: Credentials) -> list[Spec]:
 def first_seen_specs(credentials: Credentials, block: int) -> list[Spec]:
     """/api/public validates nothing: it may resend tokens; the others take ``block`` new ones per run."""
     auth = "Bearer, first-seen tokens"
-    public = Spec(
-        "public", PATHS["public"], "Bearer, pool tokens", same_lines(*(f"Bearer {t}" for t in credentials.pool[:block]))
-    )
+    resent = same_lines(*(f"Bearer {token}" for token in credentials.pool.tokens[:block]))
+    public = Spec("public", PATHS["public"], "Bearer, pool tokens", resent)
     validating = [
-        Spec(name, PATHS[name], auth, lambda _count: credentials.first_seen(block), fresh=True)
+        Spec(name, PATHS[name], auth, lambda _count: credentials.pool.take(block), fresh=True)
         for name in ("scoped", "private")
     ]
     # The same length as the worst anonymous tokens: /api/public with one (what reading 8 KiB costs gunicorn
@@ -461,7 +400,7 @@ def first_seen_specs(credentials: Credentials, block: int) -> list[Spec]:
     long_header = f"Bearer {credentials.anonymous['anon-objects']}"
     same_length = [
         Spec("public-long", PATHS["public"], "Bearer, an 8 KiB header", same_lines(long_header)),
-        Spec("private-long", PATHS["private"], f"{auth}, 8 KiB", lambda _count: credentials.first_seen_long(block),
+        Spec("private-long", PATHS["private"], f"{auth}, 8 KiB", lambda _count: credentials.long_pool.take(block),
              fresh=True),
     ]  # fmt: skip
     return [public, *validating, *anonymous_specs(credentials), *same_length]
@@ -478,17 +417,10 @@ def dpop_specs(credentials: Credentials, server_url: str) -> list[Spec]:
     ]  # fmt: skip
 
 
-def serve(bench: Bench, stack: contextlib.ExitStack, name: str, redis_url: str = "") -> Server:
-    server = start_server(name, bench.credentials.jwk, redis_url)
-    stack.callback(server.stop)
-    bench.servers.append(server)
-    return server
-
-
 def locmem_phases(bench: Bench, stack: contextlib.ExitStack) -> None:
     """Without ``REDIS_URL``: repeated, dpop-locmem, first-seen with the worst anonymous, the load check."""
     args, credentials = bench.args, bench.credentials
-    server = serve(bench, stack, "locmem")
+    server = start_server(bench, stack, "locmem")
     repeated, dpop = bearer_specs(credentials, "public", "scoped", "private"), dpop_specs(credentials, server.url)
     bench.warm_up(server, [repeated[1], dpop[-1], anonymous_specs(credentials)[0]])
     bench.rounds(server, "repeated", repeated)
@@ -496,11 +428,9 @@ def locmem_phases(bench: Bench, stack: contextlib.ExitStack) -> None:
     fill = 1000 if args.quick else 12_000  # full runs: more than both workers' token caches hold (4,096 each)
     block = bench.lines_for(args.duration, margin=1.25)  # slower than the repeated token; a resent one is a 200
     print(f"Minting {fill + 3 * args.rounds * block:,} first-seen tokens ...", flush=True)
-    credentials.refill(
-        mint_pool(credentials.key, fill + 2 * args.rounds * block),
-        mint_pool(credentials.key, args.rounds * block, long=True),
-    )
-    filling = Spec("scoped", PATHS["scoped"], "Bearer, filling the caches", lambda _count: credentials.first_seen(fill))
+    credentials.pool = Pool.minted(credentials.key, fill + 2 * args.rounds * block)
+    credentials.long_pool = Pool.minted(credentials.key, args.rounds * block, long=True)
+    filling = Spec("scoped", PATHS["scoped"], "Bearer, filling the caches", lambda _count: credentials.pool.take(fill))
     bench.run(server, filling, "fill-caches", 0, seconds=max(1, round(fill / bench.rate)))
     bench.rounds(server, "first-seen", first_seen_specs(credentials, block))
     if args.load_seconds:
@@ -518,7 +448,7 @@ def redis_phase(bench: Bench, stack: contextlib.ExitStack) -> None:
     redis = RedisServer(binary, WORK / "redis")
     stack.callback(redis.stop)
     redis.start()
-    server = serve(bench, stack, "redis", redis.url)
+    server = start_server(bench, stack, "redis", redis.url)
     dpop = dpop_specs(bench.credentials, server.url)
     bench.warm_up(server, [dpop[1], dpop[2]])
     bench.rounds(server, "dpop-redis", dpop)
@@ -532,8 +462,9 @@ def in_process_phases(bench: Bench) -> None:
     per_round, fill = (100, 200) if args.quick else (2000, 4096)  # fill: the verified-token cache holds 4,096
     fresh = args.rounds * per_round + 1  # each spec's first request precedes the measured rounds
     print(f"In-process: minting {fill + 3 * fresh:,} first-seen tokens ...", flush=True)
-    credentials.refill(mint_pool(credentials.key, fill + 2 * fresh), mint_pool(credentials.key, fresh, long=True))
-    fill_lines = credentials.first_seen(fill)
+    credentials.pool = Pool.minted(credentials.key, fill + 2 * fresh)
+    credentials.long_pool = Pool.minted(credentials.key, fresh, long=True)
+    fill_lines = credentials.pool.take(fill)
     phases = {
         "in-process repeated": bearer_specs(credentials, "public", "scoped", "private"),
         "in-process first-seen": first_seen_specs(credentials, fresh),
@@ -547,9 +478,8 @@ def in_process_phases(bench: Bench) -> None:
     }  # fmt: skip
     job_file, log = WORK / "in-process-job.json", WORK / "in-process.log"
     job_file.write_text(json.dumps(job), encoding="ascii")
-    tenant = TenantServer().start()
-    tenant.keys = [credentials.jwk]
-    env = server_env(tenant.jwks_url, "") | {"DJANGO_SETTINGS_MODULE": "config.settings"}
+    tenant = start_tenant(credentials.key)
+    env = servers.tenant_env(tenant) | {"DJANGO_SETTINGS_MODULE": "config.settings"}
     print(f"In-process: {args.rounds} round(s) of {per_round} requests of each kind ...", flush=True)
     try:
         with log.open("wb") as errors:
@@ -561,7 +491,7 @@ def in_process_phases(bench: Bench) -> None:
         raise RuntimeError(f"bench/in_process.py failed (status {done.returncode}):\n{log.read_text()[-3000:]}")
     by_label = {(phase, spec.label): spec for phase, specs in phases.items() for spec in specs}
     for phase, label, number, requests, cpu, unexpected in json.loads(done.stdout):
-        run = Run(phase, number, by_label[phase, label], requests, cpu, 0.0, 0.0, cpu, 0.0, 0, 0, unexpected, 0, 0)
+        run = Run(phase, number, by_label[phase, label], requests, cpu, 0.0, 0.0, cpu, 0.0, 0, 0, unexpected, 0)
         bench.runs.append(run)
         print(f"  {phase:21} {number:>2} {label:12} {run.cpu_us:7.1f} CPU us/req", flush=True)
 
@@ -663,11 +593,6 @@ def verdict(ok: bool) -> str:
 
 
 def machine_facts() -> dict[str, str]:
-    import cryptography
-    import django
-    import gunicorn
-    import rest_framework
-
     def output(*command: str) -> str:
         with contextlib.suppress(OSError):
             return subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip()
@@ -676,7 +601,7 @@ def machine_facts() -> dict[str, str]:
     cpu = output("sh", "-c", "grep -m1 'model name' /proc/cpuinfo").partition(":")[2].strip()
     changed = output("git", "-C", str(ROOT), "status", "--porcelain", "-uno", "--", ".", ":!docs/benchmarks.md")
     dirty = " (with uncommitted changes)" if changed else ""  # the previous report is not a change to the code
-    versions = (django.get_version(), rest_framework.VERSION, gunicorn.__version__, cryptography.__version__)
+    versions = [version(name) for name in ("django", "djangorestframework", "gunicorn", "cryptography")]
     redis = output("redis-server", "--version").split(" sha=")[0] or "not installed"
     return {
         "code": output("git", "-C", str(ROOT), "log", "-1", "--format=%h %s") + dirty,
@@ -699,7 +624,7 @@ def header(bench: Bench, started: datetime.datetime) -> list[str]:
         "with `REDIS_URL` set (Redis's own CPU is not in the server CPU). "
         f"Load: wrk, {args.connections} connections; each phase runs {args.rounds} round(s) of its requests, "
         f"{args.duration} s each, in the reverse order every other round. First-seen tokens were never sent "
-        f"before: {credentials.cursor:,} of a pool of {len(credentials.pool):,}, the first ones filling the "
+        f"before: {credentials.pool.used:,} of a pool of {len(credentials.pool.tokens):,}, the first ones filling the "
         f"verified-token caches (4,096 per worker). The worst anonymous tokens are {MAX_TOKEN_LENGTH} characters "
         "at most, their header naming the tenant's key, their signature made by no key, the same one on every "
         "request (refusals are not cached). DPoP: a token bound to a P-256 key, a new proof for each request, "
@@ -707,39 +632,16 @@ def header(bench: Bench, started: datetime.datetime) -> list[str]:
     ]  # fmt: skip
 
 
-def per_run(bench: Bench) -> list[str]:
-    lines = [
+def request_tables(bench: Bench) -> list[str]:
+    """Per phase and request kind: under gunicorn, then in one process."""
+    gunicorn = [
         "## Per phase and request", "",
         "req/s: all requests over all rounds' time (slowest to fastest round). p50, p99: median of the rounds. "
         "Server CPU: utime + stime of the gunicorn master and workers over the requests served.", "",
         "| phase | request | req/s (range) | p50 ms | p99 ms | server CPU us/req | requests | JWKS fetches "
         "| unexpected status + errors |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]  # fmt: skip
-    groups: dict[tuple[str, str], list[Run]] = {}
-    for run in bench.runs:
-        if not run.phase.startswith("in-process"):
-            groups.setdefault((run.phase, run.spec.label), []).append(run)
-    for (phase, _), runs in groups.items():
-        spec, requests = runs[0].spec, sum(run.requests for run in runs)
-        lines.append(
-            f"| {phase} | {spec.path} ({spec.auth}) | {requests / sum(run.seconds for run in runs):,.0f} "
-            f"({min(run.rps for run in runs):,.0f} to {max(run.rps for run in runs):,.0f}) | "
-            f"{statistics.median(run.p50_us for run in runs) / 1000:.2f} | "
-            f"{statistics.median(run.p99_us for run in runs) / 1000:.2f} | "
-            f"{sum(run.cpu_seconds for run in runs) * 1e6 / requests:.0f} | {requests:,} | "
-            f"{sum(run.fetches for run in runs)} | {sum(run.unexpected + run.errors for run in runs)} |"
-        )
-    return [*lines, ""]
-
-
-def in_process_table(bench: Bench) -> list[str]:
-    runs: dict[tuple[str, str], list[Run]] = {}
-    for run in bench.runs:
-        if run.phase.startswith("in-process"):
-            runs.setdefault((run.phase, run.spec.label), []).append(run)
-    if not runs:
-        return []
-    lines = [
+    in_process = [
         "## In one process", "",
         "The same phases as whole requests through Django's WSGI handler (`bench/in_process.py`, the servers' "
         "settings and tenant), without gunicorn, sockets or wrk; within a phase one request of each kind in turn. "
@@ -747,14 +649,25 @@ def in_process_table(bench: Bench) -> list[str]:
         "with first-seen tokens first (4,096 in a full run: all it holds).", "",
         "| phase | request | CPU us/req (range) | requests | unexpected status |", "| --- | --- | ---: | ---: | ---: |",
     ]  # fmt: skip
-    for (phase, _), group in runs.items():
-        values = [run.cpu_us for run in group]
-        lines.append(
-            f"| {phase} | {group[0].spec.path} ({group[0].spec.auth}) | {statistics.median(values):.1f} "
-            f"({min(values):.1f} to {max(values):.1f}) | {sum(run.requests for run in group):,} | "
-            f"{sum(run.unexpected for run in group)} |"
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in bench.runs:
+        groups.setdefault((run.phase, run.spec.label), []).append(run)
+    for runs in groups.values():
+        spec, requests, cpu = runs[0].spec, sum(run.requests for run in runs), [run.cpu_us for run in runs]
+        kind = f"| {runs[0].phase} | {spec.path} ({spec.auth}) |"
+        if runs[0].phase.startswith("in-process"):
+            in_process.append(f"{kind} {statistics.median(cpu):.1f} ({min(cpu):.1f} to {max(cpu):.1f}) | "
+                              f"{requests:,} | {sum(run.unexpected for run in runs)} |")  # fmt: skip
+            continue
+        gunicorn.append(
+            f"{kind} {requests / sum(run.seconds for run in runs):,.0f} "
+            f"({min(run.rps for run in runs):,.0f} to {max(run.rps for run in runs):,.0f}) | "
+            f"{statistics.median(run.p50_us for run in runs) / 1000:.2f} | "
+            f"{statistics.median(run.p99_us for run in runs) / 1000:.2f} | "
+            f"{sum(run.cpu_seconds for run in runs) * 1e6 / requests:.0f} | {requests:,} | "
+            f"{sum(run.fetches for run in runs)} | {sum(run.unexpected + run.errors for run in runs)} |"
         )
-    return [*lines, ""]
+    return [*gunicorn, "", *in_process, ""]
 
 
 def against_targets(bench: Bench, floor: dict[str, float]) -> list[str]:
@@ -787,7 +700,7 @@ def checks(bench: Bench) -> tuple[list[str], bool]:
     wraps = sum(run.wraps for run in bench.runs if run.spec.fresh)
     fetches = {server.name: server.tenant.fetches for server in bench.servers}
     fetch_ok = all(count <= WORKERS for count in fetches.values())
-    logs = "".join(server.log.read_text(errors="replace") for server in bench.servers)
+    logs = "".join(server.gunicorn.log_text() for server in bench.servers)
     clean = "Traceback" not in logs and '" 500 ' not in logs
     other = [run.other_cores for run in every if not run.phase.startswith("in-process")]
     lines = [
@@ -831,7 +744,7 @@ def main(argv: list[str]) -> int:
         locmem_phases(bench, stack)
         redis_phase(bench, stack)
     check_lines, ok = checks(bench)
-    text = "\n".join([*header(bench, started), *per_run(bench), *in_process_table(bench),
+    text = "\n".join([*header(bench, started), *request_tables(bench),
                       *against_targets(bench, floor), *floor_table(floor), *check_lines])  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")

@@ -1,4 +1,7 @@
-"""Fixtures: RSA keys generated at test time, a stand-in tenant on loopback, a token factory."""
+"""Fixtures: RSA keys generated at test time, a stand-in tenant on loopback, a token factory.
+
+What they are built from (the stand-in tenant, clocks, TLS, servers...) is in tests/support/.
+"""
 
 from __future__ import annotations
 
@@ -10,46 +13,16 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 from rest_framework.test import APIClient
 
 from authn import conf, runtime
 from authn.clock import Clock
-from tests.dpop_client import ProofKey
-from tests.jwks_server import TenantServer
-from tests.shared_clock import SharedClock
-from tests.tls import make_certificate_authority
+from tests.support.clock import FakeClock, SharedClock
+from tests.support.dpop_client import ProofKey
+from tests.support.tenant import AUDIENCE, ISSUER, KID, TenantServer, start_tenant, trust_tenant
+from tests.support.tls import make_certificate_authority
 
-pytest_plugins = ["tests.services"]
-
-ISSUER = "https://tenant.example.com/"
-AUDIENCE = "https://api.example.com/messages"
-KID = "key-1"
-
-PUBLIC_MESSAGE = "Hello from a public endpoint! You don't need to be authenticated to see this."
-PRIVATE_MESSAGE = "Hello from a private endpoint! You need to be authenticated to see this."
-SCOPED_MESSAGE = (
-    "Hello from a private endpoint! You need to be authenticated and have a scope of read:messages to see this."
-)
-
-
-def public_jwk(private_key: rsa.RSAPrivateKey, kid: str = KID, **members: Any) -> dict[str, Any]:
-    """The public JWK of ``private_key`` as Auth0 publishes it; ``members`` override or add."""
-    jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
-    return {**jwk, "kid": kid, "use": "sig", "alg": "RS256", **members}
-
-
-class FakeClock:
-    """A clock tests move by hand: ``clock()`` reads it, ``clock.advance(seconds)`` moves it."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+pytest_plugins = ["tests.support.services", "tests.support.two_tenants"]
 
 
 @pytest.fixture
@@ -100,7 +73,7 @@ def dev_issuer(settings, key_file):
 
 @pytest.fixture
 def shared_clock(tmp_path: Path) -> SharedClock:
-    """The clock of servers started with ``tests.test_server.shared_clock_env``: moved by ``advance()``."""
+    """The clock of servers started with ``tests.support.servers.shared_clock_env``: moved by ``advance()``."""
     return SharedClock(tmp_path / "clock")
 
 
@@ -142,8 +115,7 @@ def _fresh_validator() -> Iterator[None]:
 def tenant_server(rsa_key: rsa.RSAPrivateKey) -> Iterator[TenantServer]:
     """A stand-in tenant publishing ``rsa_key``, for the servers a module starts (they read their settings
     from the environment, not from ``settings``)."""
-    server = TenantServer().start()
-    server.keys = [public_jwk(rsa_key)]
+    server = start_tenant(rsa_key)
     yield server
     server.stop()
 
@@ -154,16 +126,6 @@ def tenant(settings: Any, rsa_key: rsa.RSAPrivateKey) -> Iterator[TenantServer]:
     server = TenantServer().start()
     yield trust_tenant(settings, server, rsa_key)
     server.stop()
-
-
-def trust_tenant(settings: Any, server: TenantServer, key: rsa.RSAPrivateKey) -> TenantServer:
-    """Publish ``key`` as ``KID`` from ``server`` and point the settings at it."""
-    server.keys = [public_jwk(key)]
-    settings.AUTH0_DOMAIN = "tenant.example.com"
-    settings.AUTH0_ISSUER = ISSUER
-    settings.AUTH0_AUDIENCE = [AUDIENCE]
-    settings.AUTH0_JWKS_URL = server.jwks_url
-    return server
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Contract §1 and §2, row by row, through the whole Django stack."""
+"""The example API through the whole Django stack: what each endpoint answers, then every refusal's status,
+JSON body and challenge (the README's endpoint and error tables, row by row)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from django.contrib.auth.models import User
 from django.urls import path
 from rest_framework.test import APIClient
 
-from tests.conftest import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
-from tests.jwks_server import serve
+from tests.support.api import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
+from tests.support.tenant import serve
 
 PATHS = ["/api/public", "/api/private", "/api/private-scoped"]
 BARE_CHALLENGE = 'Bearer realm="api"'
@@ -29,7 +30,7 @@ def assert_error(response, status: int, code: str, error: str | None = None) -> 
         assert response["WWW-Authenticate"] == f'{BARE_CHALLENGE}, error="{error}"'
 
 
-# -- §1 endpoints --------------------------------------------------------------
+# -- endpoints -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", ["/api/public", "/api/public/"])
@@ -191,7 +192,7 @@ def test_admin_login_page_renders(api):
     assert b"csrfmiddlewaretoken" in response.content
 
 
-# -- §2 errors -----------------------------------------------------------------
+# -- refusals ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", ["/api/private", "/api/private-scoped"])

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from tests.conftest import PUBLIC_MESSAGE, SCOPED_MESSAGE
+from tests.support.api import PUBLIC_MESSAGE, SCOPED_MESSAGE
 
 pytestmark = pytest.mark.browser
 

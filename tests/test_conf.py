@@ -9,7 +9,6 @@ import pytest
 from authn import conf
 from authn.conf import AuthnSettings, TrustMode
 from authn.defaults import DEFAULTS, SETTINGS, DPoPMode
-from authn.issuers import configured_issuers
 
 
 def test_snapshot_has_one_field_per_setting_and_django_debug():
@@ -62,57 +61,6 @@ def test_dev_key_file_is_relative_to_the_project_directory(settings, tmp_path):
     assert conf.get().dev_key_file == Path(__file__).resolve().parent.parent / "keys" / "dev.pem"
     settings.AUTH0_DEV_KEY_FILE = tmp_path / "dev.pem"
     assert conf.get().dev_key_file == tmp_path / "dev.pem"
-
-
-def test_one_domain_derives_issuer_and_jwks_url(settings):
-    settings.AUTH0_DOMAIN, settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = "dev-abc.us.auth0.com", "", ""
-    [config] = configured_issuers(conf.get())
-    assert config.issuer == "https://dev-abc.us.auth0.com/"
-    assert config.jwks_url == "https://dev-abc.us.auth0.com/.well-known/jwks.json"
-
-
-def test_jwks_url_derives_from_explicit_issuer(settings):
-    settings.AUTH0_DOMAIN = "login.example.com"
-    settings.AUTH0_ISSUER = "https://login.example.com/tenant/"
-    settings.AUTH0_JWKS_URL = ""
-    assert configured_issuers(conf.get())[0].jwks_url == "https://login.example.com/tenant/.well-known/jwks.json"
-
-
-@pytest.mark.parametrize(
-    "value", ["dev-abc.us.auth0.com, login.example.com", ["dev-abc.us.auth0.com", "login.example.com"]]
-)
-def test_several_domains_are_several_issuers_each_with_its_key_set(settings, value):
-    settings.AUTH0_DOMAIN, settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = value, "", ""
-    assert [(c.issuer, c.jwks_url) for c in configured_issuers(conf.get())] == [
-        ("https://dev-abc.us.auth0.com/", "https://dev-abc.us.auth0.com/.well-known/jwks.json"),
-        ("https://login.example.com/", "https://login.example.com/.well-known/jwks.json"),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("value", "issuer"),
-    [
-        pytest.param("https://login.example.com", "https://login.example.com", id="without-trailing-slash"),
-        pytest.param(["https://LOGIN.example.com:443"], "https://LOGIN.example.com:443", id="as-written"),
-        pytest.param(" https://login.example.com/tenant, ", "https://login.example.com/tenant", id="with-a-path"),
-    ],
-)
-def test_several_domains_each_take_the_issuer_naming_their_host(settings, value, issuer):
-    settings.AUTH0_DOMAIN, settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = (
-        "a.example.com, login.example.com",
-        value,
-        "",
-    )
-    assert [(c.issuer, c.jwks_url) for c in configured_issuers(conf.get())] == [
-        ("https://a.example.com/", "https://a.example.com/.well-known/jwks.json"),
-        (issuer, issuer + "/.well-known/jwks.json"),
-    ]
-
-
-def test_discovery_leaves_the_key_set_url_to_the_document(settings):
-    settings.AUTH0_DOMAIN, settings.AUTH0_OIDC_DISCOVERY = "login.example.com", True
-    settings.AUTH0_ISSUER, settings.AUTH0_JWKS_URL = "", ""
-    assert [(c.issuer, c.jwks_url) for c in configured_issuers(conf.get())] == [("https://login.example.com/", None)]
 
 
 @pytest.mark.parametrize(

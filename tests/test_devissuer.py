@@ -1,4 +1,4 @@
-"""The embedded development issuer and ``manage.py mint_token`` (contract §6).
+"""The embedded development issuer, trusted with debug on and no tenant, and ``manage.py mint_token``.
 
 Every test keeps the key in ``tmp_path``: none is ever created inside the repository.
 """
@@ -23,8 +23,8 @@ from django.core.management.base import SystemCheckError
 from authn import runtime
 from authn.defaults import DEFAULTS
 from authn.devissuer import DEV_AUDIENCE, DEV_ISSUER, DevIssuer
-from authn.jose import b64url_encode, thumbprint
-from tests.conftest import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
+from authn.jose import b64url_encode
+from tests.support.api import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
 
 JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 
@@ -213,22 +213,6 @@ def test_racing_processes_agree_on_one_key(key_file):
     results = {kids.get(timeout=5) for _ in processes}
     assert results == {DevIssuer(key_file, DEV_ISSUER).kid}
     assert [p.name for p in key_file.parent.iterdir()] == [key_file.name]
-
-
-RFC7638_EXAMPLE = {  # RFC 7638 §3.1
-    "kty": "RSA",
-    "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3"
-    "oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6q"
-    "MQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJz"
-    "KnqDKgw",
-    "e": "AQAB",
-    "alg": "RS256",
-    "kid": "2011-04-29",
-}
-
-
-def test_thumbprint_matches_the_rfc7638_example():
-    assert thumbprint(RFC7638_EXAMPLE) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
 
 def test_kid_is_the_rfc7638_thumbprint(key_file):

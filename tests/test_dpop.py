@@ -1,6 +1,6 @@
 """Sender-constrained tokens through the whole Django stack: DPoP proofs (RFC 9449), modes, nonces (mTLS: test_mtls).
 
-Proofs come from ``tests.dpop_client``, written from the RFCs without ``authn``;
+Proofs come from ``tests.support.dpop_client``, written from the RFCs without ``authn``;
 thumbprints are computed there too, and checked against RFC 7638's own example.
 """
 
@@ -40,13 +40,14 @@ from authn.clock import Clock
 from authn.errors import InvalidProof
 from authn.replay import host_store
 from messages_api.views import PrivateScopedMessageApi
-from tests.builders import proof_validator
-from tests.conftest import AUDIENCE, ISSUER, SCOPED_MESSAGE, FakeClock, public_jwk
-from tests.dpop_client import ProofKey, b64url, compact_jws, segment, sign, thumbprint, token_hash, unsigned
-from tests.dpop_client import public_jwk as client_jwk
-from tests.jwks_server import TenantServer
-from tests.services import free_port
-from tests.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
+from tests.support.api import SCOPED_MESSAGE
+from tests.support.builders import proof_validator
+from tests.support.clock import FakeClock
+from tests.support.dpop_client import ProofKey, b64url, compact_jws, segment, sign, thumbprint, token_hash, unsigned
+from tests.support.dpop_client import public_jwk as client_jwk
+from tests.support.network import free_port
+from tests.support.tenant import AUDIENCE, ISSUER, TenantServer, public_jwk
+from tests.support.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
 
 PATH = "/api/private-scoped"
 URL = f"http://testserver{PATH}"  # what the test client's requests are, as Django builds them

@@ -24,10 +24,11 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.conftest import PUBLIC_MESSAGE, SCOPED_MESSAGE
-from tests.jwks_server import TenantServer
-from tests.test_server import Server, assert_clean, free_port, start, stop, tenant_env
-from tests.waiting import wait_for
+from tests.support.api import PUBLIC_MESSAGE, SCOPED_MESSAGE
+from tests.support.network import free_port
+from tests.support.servers import Server, assert_clean, start, stop, tenant_env
+from tests.support.tenant import TenantServer
+from tests.support.waiting import wait_for
 
 PATH = "/api/private-scoped"
 # gunicorn's access log with the worker's pid (%(p)s), so a test can tell which worker answered.

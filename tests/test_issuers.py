@@ -1,9 +1,10 @@
 """Several issuers (custom domains, tenants): two stand-in tenants on loopback over HTTPS, each with its keys.
 
-``AUTH0_DOMAIN`` lists both tenants (``127.0.0.1:P1,127.0.0.1:P2``) and the
-test CA is trusted through ``SSL_CERT_FILE`` alone. Each tenant publishes its
-own RSA key under the same kid, so only the token's ``iss`` can pick the key
-set: a stranger's ``iss`` is refused before any key lookup, and each issuer's
+``AUTH0_DOMAIN`` lists both tenants (``127.0.0.1:P1,127.0.0.1:P2``; the ``tenants``
+fixture of tests/support/two_tenants.py) and the test CA is trusted through
+``SSL_CERT_FILE`` alone. Each tenant publishes its own RSA key under the same
+kid, so only the token's ``iss`` can pick the key set: a stranger's ``iss`` is
+refused before any key lookup, and each issuer's
 key cache, cooldown and outage are its own. Then a resolver callable, OpenID
 Connect discovery, ``manage.py jwks``, the system checks, and one real gunicorn.
 Time moves on a ``FakeClock``; nothing in ``authn`` is mocked.
@@ -19,7 +20,7 @@ import secrets
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -38,17 +39,24 @@ from authn.errors import AuthnError, KeysUnavailable
 from authn.issuers import ResolvedIssuers
 from authn.jwks import KeySetCache
 from authn.tokens import TokenValidator
-from tests.builders import token_validator
-from tests.conftest import AUDIENCE, KID, PRIVATE_MESSAGE, SCOPED_MESSAGE, public_jwk
-from tests.jwks_server import DISCOVERY_PATH, TenantServer, discovery, serve, serve_keys
-from tests.test_jwks import get_private, threads_inside
-from tests.test_server import COMMANDS, Server, assert_clean, free_port, server_env, start, stop
-from tests.test_tokens import outbound_connections
-from tests.tls import server_tls_context
-from tests.waiting import wait_for
+from tests.support.api import PRIVATE_MESSAGE, SCOPED_MESSAGE, get_private
+from tests.support.builders import token_validator
+from tests.support.network import connects, free_port, outbound_connections
+from tests.support.servers import COMMANDS, Server, assert_clean, server_env, start, stop
+from tests.support.tenant import (
+    AUDIENCE,
+    DISCOVERY_PATH,
+    KID,
+    TenantServer,
+    discovery,
+    public_jwk,
+    serve,
+    serve_keys,
+    start_tenant,
+)
+from tests.support.two_tenants import COOLDOWN, TTL, domain_of
+from tests.support.waiting import threads_inside, wait_for
 
-COOLDOWN = 5  # AUTH0_JWKS_COOLDOWN_SECONDS in the tests that move the clock past it
-TTL = 600  # AUTH0_JWKS_CACHE_SECONDS likewise
 KEYS_PATH = "/tenant/keys.json"  # where a discovery document says the key set is: not the default path
 OTHER_KID = "key-2"
 
@@ -56,18 +64,6 @@ INVALID_HEADER, INVALID_CLAIMS, JWKS_UNAVAILABLE = "invalid_header", "invalid_cl
 
 
 # -- helpers ------------------------------------------------------------------
-
-
-def domain_of(tenant: TenantServer) -> str:
-    """The ``AUTH0_DOMAIN`` entry of ``tenant``: ``127.0.0.1:PORT``."""
-    return tenant.url.removeprefix("https://")
-
-
-def https_tenant(certificate_authority: dict[str, Path], key: rsa.RSAPrivateKey) -> TenantServer:
-    """A running HTTPS stand-in tenant publishing ``key`` as ``KID``."""
-    server = TenantServer(tls=server_tls_context(certificate_authority)).start()
-    server.keys = [public_jwk(key)]
-    return server
 
 
 def assert_refused(response: Any, code: str) -> None:
@@ -81,10 +77,6 @@ def assert_unavailable(response: Any, retry_after: int = COOLDOWN) -> None:
     assert "WWW-Authenticate" not in response
 
 
-def connects(seen: list[tuple[str, Any]]) -> list[Any]:
-    return [address for event, address in seen if event == "socket.connect"]
-
-
 def warnings_saying(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and text in r.getMessage()]
 
@@ -92,63 +84,6 @@ def warnings_saying(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
 @pytest.fixture(scope="module")
 def third_rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture
-def tenants(
-    settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    certificate_authority: dict[str, Path],
-    rsa_key: rsa.RSAPrivateKey,
-    other_rsa_key: rsa.RSAPrivateKey,
-) -> Iterator[tuple[TenantServer, TenantServer]]:
-    """Two HTTPS tenants, each publishing its own key as ``KID``, and the settings that trust both by domain."""
-    first, second = https_tenant(certificate_authority, rsa_key), https_tenant(certificate_authority, other_rsa_key)
-    monkeypatch.setenv("SSL_CERT_FILE", str(certificate_authority["ca"]))
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)  # the test CA is trusted through SSL_CERT_FILE alone
-    settings.AUTH0_DOMAIN = [domain_of(first), domain_of(second)]
-    settings.AUTH0_ISSUER = ""
-    settings.AUTH0_JWKS_URL = ""
-    settings.AUTH0_AUDIENCE = [AUDIENCE]
-    settings.AUTH0_JWKS_COOLDOWN_SECONDS = COOLDOWN
-    settings.AUTH0_JWKS_CACHE_SECONDS = TTL
-    yield first, second
-    first.stop()
-    second.stop()
-
-
-@pytest.fixture
-def first(tenants: tuple[TenantServer, TenantServer]) -> TenantServer:
-    return tenants[0]
-
-
-@pytest.fixture
-def second(tenants: tuple[TenantServer, TenantServer]) -> TenantServer:
-    return tenants[1]
-
-
-@pytest.fixture
-def stranger(certificate_authority: dict[str, Path], rsa_key: rsa.RSAPrivateKey) -> Iterator[TenantServer]:
-    """A third HTTPS tenant nobody lists, publishing the first tenant's key: its tokens are genuinely signed."""
-    server = https_tenant(certificate_authority, rsa_key)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def token_of(
-    make_token: Callable[..., str],
-    tenants: tuple[TenantServer, TenantServer],
-    rsa_key: rsa.RSAPrivateKey,
-    other_rsa_key: rsa.RSAPrivateKey,
-) -> Callable[..., str]:
-    """``token_of(tenant, **claims)``: a valid token of ``tenant``, its ``iss`` and signed with its key."""
-    keys = {tenants[0]: rsa_key, tenants[1]: other_rsa_key}
-
-    def make(tenant: TenantServer, **claims: Any) -> str:
-        return make_token(**{"iss": tenant.issuer, "key": keys[tenant], **claims})
-
-    return make
 
 
 # -- several domains: each token verified by its own issuer's keys only ------------
@@ -872,7 +807,7 @@ def test_checks_resolver_domain_passes(domains_settings):
 def served_tenants(
     certificate_authority: dict[str, Path], rsa_key: rsa.RSAPrivateKey, other_rsa_key: rsa.RSAPrivateKey
 ) -> Iterator[tuple[TenantServer, TenantServer]]:
-    first, second = https_tenant(certificate_authority, rsa_key), https_tenant(certificate_authority, other_rsa_key)
+    first, second = start_tenant(rsa_key, certificate_authority), start_tenant(other_rsa_key, certificate_authority)
     yield first, second
     first.stop()
     second.stop()
@@ -939,7 +874,7 @@ def test_gunicorn_several_domains_start_up_line_names_both_issuers(multi_tenant_
 @pytest.fixture
 def hanging_tenant(certificate_authority: dict[str, Path], rsa_key: rsa.RSAPrivateKey) -> Iterator[TenantServer]:
     """An HTTPS tenant holding every request until the test ends."""
-    server = https_tenant(certificate_authority, rsa_key)
+    server = start_tenant(rsa_key, certificate_authority)
     server.hang()
     yield server
     server.stop()
@@ -949,7 +884,7 @@ def hanging_tenant(certificate_authority: dict[str, Path], rsa_key: rsa.RSAPriva
 def answering_tenant(
     certificate_authority: dict[str, Path], other_rsa_key: rsa.RSAPrivateKey
 ) -> Iterator[TenantServer]:
-    server = https_tenant(certificate_authority, other_rsa_key)
+    server = start_tenant(other_rsa_key, certificate_authority)
     yield server
     server.stop()
 

@@ -10,8 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.conftest import public_jwk
-from tests.jwks_server import serve
+from tests.support.tenant import public_jwk, serve
 
 
 def run_jwks_command() -> str:

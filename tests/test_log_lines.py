@@ -17,10 +17,11 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.conftest import ISSUER
-from tests.test_logs import hand_made_token
-from tests.test_server import COMMANDS, Server, assert_clean, free_port, start, stop, tenant_env
-from tests.waiting import wait_for
+from tests.support.network import free_port
+from tests.support.servers import COMMANDS, Server, assert_clean, start, stop, tenant_env
+from tests.support.tenant import ISSUER
+from tests.support.tokens import hand_made_token
+from tests.support.waiting import wait_for
 
 # What a client must never write raw into a line, listed from the requirement itself: C0 controls (the line
 # feed ends the lines, so it is looked for as a line of its own), DEL, C1 controls (NEL among them), the

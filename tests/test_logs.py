@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import secrets
@@ -14,7 +13,9 @@ import pytest
 from authn import runtime
 from authn.logformat import JSONFormatter, PlainFormatter
 from authn.logs import RateLimit
-from tests.conftest import ISSUER, FakeClock
+from tests.support.clock import FakeClock
+from tests.support.tenant import ISSUER
+from tests.support.tokens import hand_made_token
 
 
 def refusal_lines(caplog) -> list[logging.LogRecord]:
@@ -184,13 +185,6 @@ def tenant_foreign_key():
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def hand_made_token(claims: dict) -> str:
-    """Header and payload as given, a signature no key made: the claims are whatever a client says."""
-    header = {"alg": "RS256", "kid": "key-1"}
-    segments = [base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode() for part in (header, claims)]
-    return ".".join([*segments, "c2lnbmF0dXJl"])
 
 
 def test_log_values_cannot_forge_lines_or_dump_attacker_json(call, tenant, caplog):

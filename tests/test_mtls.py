@@ -3,7 +3,7 @@
 In-process, through the whole Django stack (the DRF test client, ``REMOTE_ADDR`` set per request): each
 format a proxy writes, each malformed header, trusted and untrusted peers, the system checks. For real:
 nginx terminating mutual TLS in front of gunicorn, and an attacker reaching gunicorn straight.
-Certificates and thumbprints come from ``tests.tls`` (RFC 8705 §3.1, without ``authn``).
+Certificates and thumbprints come from ``tests.support.tls`` (RFC 8705 §3.1, without ``authn``).
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from django.core.checks import Error, run_checks
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from tests.conftest import AUDIENCE, ISSUER, SCOPED_MESSAGE
-from tests.services import NginxServer
-from tests.test_server import Server, assert_clean, free_port, start, stop, tenant_env
-from tests.tls import (
+from tests.support.api import SCOPED_MESSAGE
+from tests.support.network import free_port
+from tests.support.servers import Server, assert_clean, start, stop, tenant_env
+from tests.support.services import NginxServer
+from tests.support.tenant import AUDIENCE, ISSUER
+from tests.support.tls import (
     certificate_thumbprint,
     der,
     escaped_pem,
@@ -37,7 +39,7 @@ from tests.tls import (
     pem,
     self_signed_certificate,
 )
-from tests.waiting import wait_for
+from tests.support.waiting import wait_for
 
 PATH = "/api/private-scoped"
 CERT_HEADER = "X-Client-Cert"

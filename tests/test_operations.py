@@ -31,14 +31,13 @@ from authn import conf, runtime
 from authn.defaults import DEFAULTS
 from authn.devissuer import DEV_AUDIENCE
 from authn.dpop import MAX_PROOF_LENGTH
-from tests.conftest import ISSUER, PRIVATE_MESSAGE, PUBLIC_MESSAGE, public_jwk
-from tests.jwks_server import TenantServer, drip_head, serve, serve_keys
-from tests.shared_clock import SharedClock
-from tests.test_server import (
+from tests.support.api import PRIVATE_MESSAGE, PUBLIC_MESSAGE
+from tests.support.clock import SharedClock
+from tests.support.network import free_port
+from tests.support.servers import (
     ROOT,
     Server,
     assert_clean,
-    free_port,
     halt,
     server_env,
     shared_clock_env,
@@ -46,7 +45,8 @@ from tests.test_server import (
     stop,
     tenant_env,
 )
-from tests.waiting import wait_for
+from tests.support.tenant import ISSUER, TenantServer, drip_head, public_jwk, serve, serve_keys
+from tests.support.waiting import wait_for
 
 DEADLINE = 20  # seconds a misconfigured server gets to refuse, start-up included
 COOLDOWN = 1  # AUTH0_JWKS_COOLDOWN_SECONDS in tests/fast_keys_settings.py: a worker's wait before fetching again

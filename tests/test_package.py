@@ -36,9 +36,9 @@ import requests
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.conftest import AUDIENCE, ISSUER
-from tests.jwks_server import TenantServer
-from tests.test_server import ROOT, Server, assert_clean, free_port, stop, wait_until_serving
+from tests.support.network import free_port
+from tests.support.servers import ROOT, Server, assert_clean, stop, wait_until_serving
+from tests.support.tenant import AUDIENCE, ISSUER, TenantServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "newproject"
 PROJECT = "mysite"

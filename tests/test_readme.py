@@ -11,8 +11,9 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import PUBLIC_MESSAGE
-from tests.test_server import Server, free_port, wait_until_serving
+from tests.support.api import PUBLIC_MESSAGE
+from tests.support.network import free_port
+from tests.support.servers import Server, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,141 +6,18 @@ real socket; the server's log must never show a 500 or a traceback.
 
 from __future__ import annotations
 
-import os
-import secrets
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import AUDIENCE, ISSUER, PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE, public_jwk
-from tests.jwks_server import TenantServer, serve, serve_keys
-from tests.shared_clock import CLOCK_FILE, SharedClock
-from tests.tls import server_tls_context
-from tests.waiting import wait_for
-
-ROOT = Path(__file__).resolve().parent.parent
-STARTUP_TIMEOUT = 60  # seconds a server gets to answer its probe
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    log: Path
-
-    def get(self, path: str, token: str | None = None, **headers: str) -> requests.Response:
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        return requests.get(self.url + path, headers=headers, timeout=15, allow_redirects=False)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start(
-    command: list[str], env: dict[str, str], log: Path, port: int, *, probe: str = "/api/public", group: bool = False
-) -> Server:
-    """The server ``command`` starts, once ``probe`` answers 200; with ``group``, in a process group of its own
-    (runserver's reloader has a child), stopped with ``halt``."""
-    with log.open("w") as log_file:
-        process = subprocess.Popen(  # noqa: S603
-            command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=group
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    if wait_until_serving(server, probe):
-        return server
-    if group:
-        halt(server)
-    else:
-        stop(server)
-    pytest.fail(f"server did not answer within {STARTUP_TIMEOUT} s:\n{server.log_text()}")
-
-
-def wait_until_serving(server: Server, probe: str) -> bool:
-    """Whether ``probe`` answered 200 within ``STARTUP_TIMEOUT``; fails at once if the server exits."""
-
-    def answers() -> bool:
-        if server.process.poll() is not None:
-            pytest.fail(f"server exited early:\n{server.log_text()}")
-        try:
-            return server.get(probe).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    return wait_for(answers, timeout=STARTUP_TIMEOUT)
-
-
-def assert_clean(log: str) -> None:
-    """No traceback and no 500 in a server's log (Django's error logger, runserver's access log)."""
-    assert "Traceback" not in log
-    assert "Internal Server Error" not in log
-    assert '" 500 ' not in log
-
-
-def stop(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-
-
-def halt(server: Server) -> None:
-    """Stop a server started with ``group`` and every process of its group."""
-    os.killpg(server.process.pid, signal.SIGTERM)
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait()
-
-
-def server_env(**overrides: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("AUTH0_", "DJANGO_"))}
-    env.update(
-        DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        CORS_ALLOWED_ORIGINS="https://app.example.com",
-        PYTHONUNBUFFERED="1",
-        **overrides,
-    )
-    return env
-
-
-def tenant_env(tenant: TenantServer) -> dict[str, str]:
-    """The environment of a server trusting ``tenant``, as conftest's ``tenant`` fixture configures it."""
-    return server_env(
-        AUTH0_DOMAIN="tenant.example.com", AUTH0_ISSUER=ISSUER, AUTH0_AUDIENCE=AUDIENCE, AUTH0_JWKS_URL=tenant.jwks_url
-    )
-
-
-def shared_clock_env(clock: SharedClock) -> dict[str, str]:
-    """What makes a server read ``clock``, with the key policy of tests/fast_keys_settings.py."""
-    return {"DJANGO_SETTINGS_MODULE": "tests.fast_keys_settings", CLOCK_FILE: str(clock.path)}
-
-
-COMMANDS = {
-    "gunicorn": lambda port: [
-        *(sys.executable, "-m", "gunicorn", "config.wsgi:application"),
-        *("--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}"),
-    ],
-    "runserver": lambda port: [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-}
+from tests.support.api import PRIVATE_MESSAGE, PUBLIC_MESSAGE, SCOPED_MESSAGE
+from tests.support.network import free_port
+from tests.support.servers import COMMANDS, Server, assert_clean, server_env, shared_clock_env, start, stop, tenant_env
+from tests.support.tenant import AUDIENCE, ISSUER, TenantServer, public_jwk, serve, serve_keys, start_tenant
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture(scope="module", params=sorted(COMMANDS))
@@ -182,7 +59,7 @@ def test_server_head_is_get_without_its_body(server, make_token, path):
     assert "body bytes on a no-body response" not in server.log_text()
 
 
-def test_server_refusals_follow_the_error_contract(server, make_token):
+def test_server_refusals_answer_status_code_and_challenge(server, make_token):
     cases = [
         (server.get("/api/private"), 401, "authorization_header_missing", 'Bearer realm="api"'),
         (server.get("/api/private", Authorization="Basic x"), 401, "invalid_header", 'error="invalid_request"'),
@@ -258,8 +135,7 @@ def test_server_hostile_headers_never_500(server):
 
 @pytest.fixture(scope="module")
 def https_tenant_server(rsa_key, certificate_authority) -> Iterator[TenantServer]:
-    server = TenantServer(tls=server_tls_context(certificate_authority)).start()
-    server.keys = [public_jwk(rsa_key)]
+    server = start_tenant(rsa_key, certificate_authority)
     yield server
     server.stop()
 

@@ -1,4 +1,4 @@
-"""The private Redis and PostgreSQL of tests/services.py start, stop, come back and accept work."""
+"""The private Redis and PostgreSQL of tests/support/services.py start, stop, come back and accept work."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tests.services import PostgresServer, RedisServer, redis_command
+from tests.support.services import PostgresServer, RedisServer, redis_command
 
 
 def refuses_connections(port: int) -> bool:

@@ -17,7 +17,6 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
@@ -36,9 +35,10 @@ from authn.errors import BadSignature, ExpiredToken, InvalidClaims, MalformedTok
 from authn.jwks import signing_key
 from authn.keys import SigningKey
 from authn.tokens import TokenValidator
-from tests.builders import key_policy, token_validator
-from tests.conftest import AUDIENCE, ISSUER, KID, PRIVATE_MESSAGE, public_jwk
-from tests.jwks_server import TenantServer
+from tests.support.api import PRIVATE_MESSAGE
+from tests.support.builders import key_policy, token_validator
+from tests.support.network import outbound_connections
+from tests.support.tenant import AUDIENCE, ISSUER, KID, TenantServer, public_jwk
 
 MAX_TOKEN_LENGTH = 8192  # AUTH0_MAX_TOKEN_LENGTH's default
 ATTACKER_KID = "attacker-key"
@@ -227,32 +227,6 @@ def attacker(attacker_server: TenantServer) -> TenantServer:
 @pytest.fixture
 def forge(rsa_key: rsa.RSAPrivateKey, other_rsa_key: rsa.RSAPrivateKey, attacker: TenantServer) -> Forge:
     return Forge(rsa_key, other_rsa_key, attacker.url)
-
-
-# -- observing the network -------------------------------------------------------
-
-_RECORDINGS: list[list[tuple[str, Any]]] = []
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _RECORDINGS and event in ("socket.connect", "socket.getaddrinfo"):
-        target = args[1] if event == "socket.connect" else args[0]
-        for recording in _RECORDINGS:
-            recording.append((event, target))
-
-
-sys.addaudithook(_audit)  # audit hooks cannot be removed; it records only inside outbound_connections()
-
-
-@contextmanager
-def outbound_connections() -> Iterator[list[tuple[str, Any]]]:
-    """Every connect and name lookup the process makes meanwhile, as ``(event, address or host)``."""
-    recording: list[tuple[str, Any]] = []
-    _RECORDINGS.append(recording)
-    try:
-        yield recording
-    finally:
-        _RECORDINGS.remove(recording)
 
 
 # -- 1. crafted tokens are refused -----------------------------------------------

@@ -3,9 +3,10 @@
 In process, a view of this module with ``authentication_classes = [Auth0UserAuthentication]`` is
 called through DRF's request factory. A token becomes only the user authn made for its identity, or
 one the project linked to it on purpose: never a local account that happens to bear its ``sub``, nor
-another issuer's user of the same ``sub``. The race on the first request of a new identity is run for
-real: one gunicorn (several workers x threads) of this project on a real PostgreSQL, selecting the class
-through ``tests/user_mapping_settings.py``.
+another issuer's user of the same ``sub`` (two HTTPS tenants and tokens of each: the ``tenants`` and
+``token_of`` fixtures of tests/support/two_tenants.py). The race on the first request of a new identity is
+run for real: one gunicorn (several workers x threads) of this project on a real PostgreSQL, selecting the
+class through ``tests/user_mapping_settings.py``.
 """
 
 from __future__ import annotations
@@ -37,12 +38,11 @@ from authn.authentication import Auth0UserAuthentication
 from authn.models import Identity
 from authn.tokens import AccessToken
 from authn.users import link_identity
-from tests import test_issuers
-from tests.conftest import ISSUER, PRIVATE_MESSAGE
-from tests.test_server import COMMANDS, ROOT, assert_clean, free_port, start, stop, tenant_env
-
-# Two HTTPS tenants trusted by domain, and tokens of each, as tests/test_issuers.py makes them.
-tenants, token_of = test_issuers.tenants, test_issuers.token_of
+from tests.support.api import PRIVATE_MESSAGE
+from tests.support.network import free_port
+from tests.support.servers import COMMANDS, ROOT, assert_clean, start, stop, tenant_env
+from tests.support.tenant import ISSUER
+from tests.support.two_tenants import domain_of
 
 USER_CLASS = "authn.authentication.Auth0UserAuthentication"
 INVALID_TOKEN = 'Bearer realm="api", error="invalid_token"'
@@ -181,13 +181,13 @@ def test_user_authentication_derived_name_taken_still_gets_a_new_user(tenant, ma
 
 def resolve_both(tenants):
     first, second = tenants
-    return lambda request: [test_issuers.domain_of(first), test_issuers.domain_of(second)]
+    return lambda request: [domain_of(first), domain_of(second)]
 
 
 @pytest.mark.parametrize(
     "domains",
     [
-        pytest.param(lambda tenants: [test_issuers.domain_of(tenant) for tenant in tenants], id="listed"),
+        pytest.param(lambda tenants: [domain_of(tenant) for tenant in tenants], id="listed"),
         pytest.param(resolve_both, id="resolver"),
     ],
 )

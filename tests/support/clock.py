@@ -1,8 +1,10 @@
-"""A fake clock shared with servers in other processes: the real time plus an offset the test moves by hand.
+"""Clocks tests move by hand: ``FakeClock`` in this process, ``SharedClock`` for servers in other processes.
 
-A server run with ``DJANGO_SETTINGS_MODULE=tests.fast_keys_settings`` and ``AUTHN_TEST_CLOCK_FILE`` set
-reads the time of its trust layer (token expiry, key-cache TTLs, cooldowns) from that file's offset, so a
-test calls ``advance()`` where it would otherwise sleep out a cooldown. Socket deadlines stay real.
+``FakeClock`` is what the ``clock`` and ``fake_time`` fixtures hand out. ``SharedClock`` is the real time plus
+an offset the test moves: a server run with ``DJANGO_SETTINGS_MODULE=tests.fast_keys_settings`` and
+``AUTHN_TEST_CLOCK_FILE`` set (``tests.support.servers.shared_clock_env``) reads the time of its trust layer
+(token expiry, key-cache TTLs, cooldowns) from that file's offset, so a test calls ``advance()`` where it
+would otherwise sleep out a cooldown. Socket deadlines stay real.
 """
 
 from __future__ import annotations
@@ -16,7 +18,22 @@ from django.apps import AppConfig
 CLOCK_FILE = "AUTHN_TEST_CLOCK_FILE"
 
 
+class FakeClock:
+    """A clock tests move by hand: ``clock()`` reads it, ``clock.advance(seconds)`` moves it."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class SharedClock:
+    """The real time plus the offset written in ``path``: every process reading the file shares it."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
 

@@ -1,8 +1,7 @@
 """Private Redis, PostgreSQL and nginx servers for the tests: real binaries on free loopback ports, stopped at the end.
 
-Register with ``pytest_plugins = ["tests.services"]`` in tests/conftest.py. A missing binary skips the tests
-that need it, unless ``REQUIRE_REDIS=1`` / ``REQUIRE_POSTGRES=1`` / ``REQUIRE_NGINX=1`` (set in CI) make that
-a failure.
+A pytest plugin, registered in tests/conftest.py. A missing binary skips the tests that need it, unless
+``REQUIRE_REDIS=1`` / ``REQUIRE_POSTGRES=1`` / ``REQUIRE_NGINX=1`` (set in CI) make that a failure.
 """
 
 from __future__ import annotations
@@ -21,18 +20,12 @@ from typing import NoReturn
 
 import pytest
 
-from tests.waiting import wait_for
+from tests.support.network import free_port
+from tests.support.waiting import wait_for
 
 STARTUP_TIMEOUT = 10.0  # seconds a server gets to answer before the fixture fails with its log
 POSTGRES_USER = "postgres"  # the superuser initdb creates, and the system user that runs the server under root
 POSTGRES_DB = "messages_api"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that the kernel just found free (nothing holds it once this returns)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def missing(what: str, package: str, require_env: str) -> NoReturn:

@@ -7,10 +7,17 @@ from typing import Any
 
 from authn import conf, runtime
 from authn.dpop import ProofValidator
+from authn.fetch import FetchLimits
 from authn.jwks import KeyPolicy
 from authn.tokens import TokenValidator
 
 DEFAULT_SETTINGS = conf.read(object())  # every setting at its default, debug off
+
+LIMITS = FetchLimits(connect_timeout=2.0, read_timeout=2.0, max_bytes=64 * 1024)  # a tenant that answers
+# A stalled tenant (``tests.support.tenant.stall``): the whole fetch ends after 0.35 s. Over TLS the handshake
+# (bounded by the connect timeout) gets more room, so that the request does reach the tenant on a loaded runner.
+STALL_LIMITS = FetchLimits(connect_timeout=0.1, read_timeout=0.25, max_bytes=64 * 1024)
+TLS_STALL_LIMITS = dataclasses.replace(STALL_LIMITS, connect_timeout=0.3)
 
 
 def key_policy(**changes: Any) -> KeyPolicy:

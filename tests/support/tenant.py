@@ -1,7 +1,11 @@
-"""A stand-in Auth0 tenant on loopback: a real HTTP server whose behaviour tests switch."""
+"""A stand-in Auth0 tenant on loopback: a real HTTP(S) server whose behaviour tests switch, and the tenant the
+tests trust by default (``ISSUER``, ``AUDIENCE``, its key published as ``KID``).
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import ssl
 import sys
@@ -9,11 +13,65 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from tests.support.tls import server_tls_context
+
+ISSUER = "https://tenant.example.com/"  # the issuer the settings of the ``tenant`` fixture trust
+AUDIENCE = "https://api.example.com/messages"
+KID = "key-1"  # the kid a tenant publishes its key under, and ``make_token`` names
+
 JWKS_PATH = "/.well-known/jwks.json"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+# A dripping tenant sends a byte every DRIP_EVERY seconds, well within any read timeout, so only the deadline
+# on the whole fetch can end the wait: its status line and headers alone take ~7 s, its body ~45 s.
+DRIP_EVERY = 0.1
+
+
+# -- what a tenant publishes: JWKs made by PyJWT or written by hand -------------------------------
+
+
+def public_jwk(private_key: rsa.RSAPrivateKey, kid: str = KID, **members: Any) -> dict[str, Any]:
+    """The public JWK of ``private_key`` as Auth0 publishes it; ``members`` override or add."""
+    jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    return {**jwk, "kid": kid, "use": "sig", "alg": "RS256", **members}
+
+
+def rsa_jwk(n: int | str, e: int | str = 65537, kid: str = "hand-made") -> dict[str, Any]:
+    """A public RSA JWK written by hand: a number is base64url-encoded, a string is published as it is."""
+    return {
+        "kty": "RSA",
+        "kid": kid,
+        "use": "sig",
+        "alg": "RS256",
+        "n": number_b64url(n) if isinstance(n, int) else n,
+        "e": number_b64url(e) if isinstance(e, int) else e,
+    }
+
+
+def number_b64url(number: int) -> str:
+    """The big-endian base64url of ``number``, as a JWK writes ``n`` and ``e`` (RFC 7518 §6.3.1)."""
+    octets = number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
+    return base64.urlsafe_b64encode(octets).rstrip(b"=").decode("ascii")
+
+
+def odd_number(bits: int) -> int:
+    """A fixed odd number exactly ``bits`` long: the shape of an RSA modulus (or of an absurd exponent)."""
+    filler = int.from_bytes(hashlib.shake_256(str(bits).encode()).digest((bits + 7) // 8), "big")
+    return (filler >> (-bits % 8)) | (1 << (bits - 1)) | 1
+
+
+def jwk_set(*jwks: Any) -> bytes:
+    """A JWK Set document (RFC 7517 §5) of ``jwks``, as a tenant serves it."""
+    return json.dumps({"keys": list(jwks)}).encode()
+
+
+# -- the server -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -150,6 +208,25 @@ class TenantServer:
         return Handler
 
 
+def start_tenant(key: rsa.RSAPrivateKey, certificate_authority: dict[str, Path] | None = None) -> TenantServer:
+    """A running stand-in tenant publishing ``key`` as ``KID``; over https with the server certificate of
+    ``certificate_authority`` (the ``certificate_authority`` fixture's files) when one is given."""
+    tls = server_tls_context(certificate_authority) if certificate_authority is not None else None
+    server = TenantServer(tls=tls).start()
+    server.keys = [public_jwk(key)]
+    return server
+
+
+def trust_tenant(settings: Any, server: TenantServer, key: rsa.RSAPrivateKey) -> TenantServer:
+    """Publish ``key`` as ``KID`` from ``server`` and point the settings at it as the issuer ``ISSUER``."""
+    server.keys = [public_jwk(key)]
+    settings.AUTH0_DOMAIN = "tenant.example.com"
+    settings.AUTH0_ISSUER = ISSUER
+    settings.AUTH0_AUDIENCE = [AUDIENCE]
+    settings.AUTH0_JWKS_URL = server.jwks_url
+    return server
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     tls: ssl.SSLContext | None = None
@@ -166,8 +243,11 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+# -- responders ------------------------------------------------------------------------------------
+
+
 def serve_keys(tenant: TenantServer) -> tuple[int, dict[str, str | None], bytes]:
-    return 200, {"Content-Type": "application/json"}, json.dumps({"keys": tenant.keys}).encode()
+    return 200, {"Content-Type": "application/json"}, jwk_set(*tenant.keys)
 
 
 def serve(status: int, body: bytes | str = b"", **headers: str | None) -> Responder:
@@ -228,3 +308,14 @@ def drip_head(*, every: float) -> Responder:
         return Raw(pieces())
 
     return answer
+
+
+def stall(tenant: TenantServer, how: str) -> None:
+    """Make ``tenant`` stall ``how``: ``silent`` (the request is read, nothing is ever sent back),
+    ``dripping-head`` (``drip_head``) or ``dripping-body`` (the key set, by ``drip``)."""
+    if how == "silent":
+        tenant.hang()
+    elif how == "dripping-head":
+        tenant.respond = drip_head(every=DRIP_EVERY)
+    else:
+        tenant.respond = drip(jwk_set(*tenant.keys), every=DRIP_EVERY)

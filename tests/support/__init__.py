@@ -1,0 +1,16 @@
+"""What the tests stand on: stand-ins for the world outside ``authn``, and helpers. No tests here.
+
+- ``tenant``: the stand-in Auth0 tenant (``TenantServer``, its responders), the keys it publishes, and the
+  tenant the tests trust by default (``ISSUER``, ``AUDIENCE``, ``KID``).
+- ``two_tenants``: fixtures of two HTTPS tenants trusted by domain (a pytest plugin).
+- ``api``: what the example API's endpoints answer.
+- ``tokens``: tokens no key signed, written by hand.
+- ``dpop_client``: a DPoP client written from the RFCs, without ``authn``.
+- ``tls``: certificate authorities and certificates made at test time.
+- ``clock``: clocks moved by hand, in this process (``FakeClock``) and shared with servers (``SharedClock``).
+- ``waiting``: waiting in real time for other threads and processes.
+- ``network``: free loopback ports, and the connections the process makes.
+- ``servers``: the example project served by gunicorn, runserver or uvicorn, configured by the environment.
+- ``services``: private Redis, PostgreSQL and nginx servers and their fixtures (a pytest plugin).
+- ``builders``: ``authn``'s parts built as the settings' defaults would build them.
+"""
