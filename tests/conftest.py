@@ -22,7 +22,9 @@ from tests.support.dpop_client import ProofKey
 from tests.support.tenant import AUDIENCE, ISSUER, KID, TenantServer, start_tenant, trust_tenant
 from tests.support.tls import make_certificate_authority
 
-pytest_plugins = ["tests.support.services", "tests.support.two_tenants"]
+# The services the tests start, the two tenants several modules trust, and authn's own test issuer (the
+# fixture ``auth0_issuer``), as an adopter's conftest.py names it.
+pytest_plugins = ["tests.support.services", "tests.support.two_tenants", "authn.testing"]
 
 
 @pytest.fixture
@@ -195,7 +197,11 @@ SLOWEST_MODULES = (
     "test_users",
     "test_browser",
     "test_issuers",
-    "test_readme",
+    "test_deploy_block",
+    "test_channels",
+    "test_ninja",
+    "test_log_lines",
+    "test_testing",
 )
 
 

@@ -23,7 +23,7 @@ from authn.authentication import Auth0JWTAuthentication
 from authn.decorators import auth0_required
 from authn.errors import AuthnError
 from authn.permissions import HasScope
-from tests.conftest import ISSUER
+from tests.support.tenant import ISSUER
 
 
 @auth0_required

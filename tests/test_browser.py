@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,36 +19,13 @@ import pytest
 from django.core.management import call_command
 
 from tests.support.api import PUBLIC_MESSAGE, SCOPED_MESSAGE
+from tests.support.browser import CHROMIUM_ARGS, chromium_or_skip
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 SCREENSHOT = ARTIFACTS / "swagger-private-scoped.png"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 TIMEOUT_MS = 30_000  # generous: a loaded CI machine, a 1.5 MB Swagger UI bundle
-
-
-def chromium_or_skip() -> str:
-    """The Chromium to drive; skip (fail under ``REQUIRE_BROWSER=1``) when it or Playwright is missing."""
-    executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    reason = None
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        reason = "the playwright package is not installed: pip install -r requirements-dev.txt"
-    if reason is None and not (os.path.isfile(executable) and os.access(executable, os.X_OK)):
-        reason = f"Chromium not found at {executable}: apt-get install chromium (or set CHROMIUM=/path/to/chromium)"
-    if reason is not None:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
-    return executable
 
 
 @pytest.fixture

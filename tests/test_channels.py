@@ -24,9 +24,10 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from authn.channels import BEARER_SUBPROTOCOL, Auth0AuthMiddleware
-from tests.dpop_client import ProofKey
-from tests.test_browser import CHROMIUM_ARGS, chromium_or_skip
-from tests.test_server import Server, assert_clean, free_port, start, stop, tenant_env
+from tests.support.browser import CHROMIUM_ARGS, chromium_or_skip
+from tests.support.dpop_client import ProofKey
+from tests.support.network import free_port
+from tests.support.servers import Server, assert_clean, start, stop, tenant_env
 
 PATH = "/ws/subject"
 SUBJECT = "auth0|user-1"  # make_token's

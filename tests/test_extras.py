@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 
-from tests.test_server import ROOT
+from tests.support.servers import ROOT
 
 # Each extra's packages, and the module of authn needing them (None: authn uses it only when installed).
 EXTRAS = {

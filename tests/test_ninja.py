@@ -19,11 +19,11 @@ from django.test import AsyncClient, Client
 
 from authn.ninja import Auth0Bearer, register
 from tests import ninja_urls
-from tests.conftest import AUDIENCE, ISSUER, public_jwk
-from tests.dpop_client import ProofKey
-from tests.jwks_server import TenantServer, serve
-from tests.test_server import Server, assert_clean, free_port, start, stop, tenant_env
-from tests.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
+from tests.support.dpop_client import ProofKey
+from tests.support.network import free_port
+from tests.support.servers import Server, assert_clean, start, stop, tenant_env
+from tests.support.tenant import AUDIENCE, ISSUER, TenantServer, public_jwk, serve
+from tests.support.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
 
 pytestmark = pytest.mark.urls("tests.ninja_urls")
 

@@ -18,15 +18,12 @@ from pathlib import Path
 import jwt
 import pytest
 
-from authn import runtime, testing
+from authn import runtime
 from authn.testing import TEST_AUDIENCE, TEST_ISSUER, TestIssuer
-from tests.conftest import AUDIENCE, SCOPED_MESSAGE
-from tests.test_server import ROOT
-from tests.test_tokens import outbound_connections
-
-# The plugin's fixture, for this module's tests. (`pytest_plugins = ["authn.testing"]` belongs in the root
-# conftest.py: here, after the import above, pytest would warn that it cannot rewrite the module.)
-auth0_issuer = testing.auth0_issuer
+from tests.support.api import SCOPED_MESSAGE
+from tests.support.network import outbound_connections
+from tests.support.servers import ROOT
+from tests.support.tenant import AUDIENCE
 
 PATH = "/api/private-scoped"
 URL = f"http://testserver{PATH}"  # what the test client's requests are, as Django builds them
