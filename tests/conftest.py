@@ -24,7 +24,7 @@ from tests.support.tls import make_certificate_authority
 
 # The services the tests start, the two tenants several modules trust, and authn's own test issuer (the
 # fixture ``auth0_issuer``), as an adopter's conftest.py names it.
-pytest_plugins = ["tests.support.services", "tests.support.two_tenants", "authn.testing"]
+pytest_plugins = ["tests.support.services", "tests.support.two_tenants", "tests.support.package", "authn.testing"]
 
 
 @pytest.fixture

@@ -15,20 +15,14 @@ these tests builds and installs everything again.
 
 from __future__ import annotations
 
-import concurrent.futures
 import email.parser
-import importlib.metadata
 import json
-import os
 import re
 import secrets
 import shutil
 import subprocess
-import sys
-import tomllib
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -37,26 +31,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.support.network import free_port
-from tests.support.servers import ROOT, Server, assert_clean, stop, wait_until_serving
+from tests.support.package import RUNTIME_REQUIREMENTS, Project, fresh_venv, project_env, run
+from tests.support.servers import Server, assert_clean, stop, wait_until_serving
 from tests.support.tenant import AUDIENCE, ISSUER, TenantServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "newproject"
 PROJECT = "mysite"
 ADMIN_PASSWORD = secrets.token_urlsafe(16)
 ADMIN_API_KEY = secrets.token_hex(20)  # a key of DRF's own tokens (rest_framework.authtoken)
-STEP_TIMEOUT = 120  # seconds for one build, download or install step
-
-PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-RUNTIME_REQUIREMENTS = PYPROJECT["project"]["dependencies"]
-
-# The repository root as a fresh clone has it: `pip wheel` builds in the source tree, and setuptools packs
-# whatever an earlier build left in build/ (modules deleted since included); the copy also keeps
-# concurrent test runs from building in the same build/.
-NOT_SOURCE = shutil.ignore_patterns(
-    ".git", ".venv", ".*_cache", ".hypothesis", ".dev-issuer", ".env", "__pycache__", "build", "dist", "*.egg-info",
-    "db.sqlite3", "test-artifacts", ".work",
-)  # fmt: skip
-
 SETTINGS_ADDITION = """
 
 # -- authn, as a project using it adds it --------------------------------------------
@@ -122,84 +104,9 @@ def settings_module(name: str) -> str:
     return f"{PROJECT}.settings" if name == "stock" else f"{PROJECT}.settings_{name}"
 
 
-def run(command: list[str], **options) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` to completion; fail the test with its output unless it exits 0."""
-    done = subprocess.run(command, capture_output=True, text=True, timeout=STEP_TIMEOUT, check=False, **options)  # noqa: S603
-    if done.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, command))} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def new_project_env(settings: str = "stock", **extra: str) -> dict[str, str]:
-    """The environment of a command in the new project: nothing of this repository's leaks in.
-
-    Bytecode is written (the install compiles nothing): the first process compiles what it imports, once.
-    """
-    keep = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AUTH0_", "DJANGO_", "PYTHON", "VIRTUAL_ENV"))
-    }
-    return {**keep, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": settings_module(settings), **extra}
-
-
-@dataclass
-class Project:
-    """The fresh virtual environment and the new project in it."""
-
-    wheel: Path
-    python: Path
-    directory: Path
-
-    def manage(self, *args: str, settings: str = "stock", **extra: str) -> subprocess.CompletedProcess[str]:
-        return run([str(self.python), "manage.py", *args], cwd=self.directory, env=new_project_env(settings, **extra))
-
-
-def pip(*args: str) -> None:
-    """This virtual environment's pip (``--python`` points it at another one)."""
-    run([sys.executable, "-m", "pip", "--quiet", *args])
-
-
-def distributions(requirements: list[str]) -> list[importlib.metadata.Distribution]:
-    """The installed distributions ``requirements`` need, theirs included (extras and markers honoured)."""
-    found: dict[str, importlib.metadata.Distribution] = {}
-    pending = [(Requirement(line), "") for line in requirements]
-    while pending:
-        requirement, extra = pending.pop()
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": extra}):
-            continue
-        name = canonicalize_name(requirement.name)
-        for wanted in ("", *requirement.extras):  # an extra adds its own requirements
-            pending += [(Requirement(line), wanted) for line in found_or_add(found, name).requires or ()]
-    return list(found.values())
-
-
-def found_or_add(found: dict[str, importlib.metadata.Distribution], name: str) -> importlib.metadata.Distribution:
-    if name not in found:
-        found[name] = importlib.metadata.distribution(name)
-    return found[name]
-
-
-def install_dependencies(venv: Path) -> Path:
-    """A new venv holding authn's runtime dependencies only: this environment's installed copies, linked
-    (a wheel install would unpack the same files); its python."""
-    run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-    python = venv / "bin" / "python"
-    (site_packages,) = venv.glob("lib/python*/site-packages")
-    for distribution in distributions(RUNTIME_REQUIREMENTS):
-        tops = {Path(str(file)).parts[0] for file in distribution.files or () if not str(file).startswith("..")}
-        for top in tops:
-            installed = Path(str(distribution.locate_file(top)))
-            if installed.exists() and not (site_packages / top).exists():
-                (site_packages / top).symlink_to(installed)
-    return python
-
-
-def start_project(python: Path, directory: Path, tenant: TenantServer) -> None:
+def start_project(project: Project, tenant: TenantServer) -> None:
     """``django-admin startproject``, then what a project using authn adds to it."""
-    directory.mkdir()
-    run([str(python), "-m", "django", "startproject", PROJECT, str(directory)], env=new_project_env())
-    package = directory / PROJECT
+    package = project.start_project(PROJECT)
     shutil.copy(FIXTURES / "api.py", package / "api.py")
     with (package / "settings.py").open("a") as settings:
         settings.write(SETTINGS_ADDITION.format(issuer=ISSUER, audience=AUDIENCE, jwks_url=tenant.jwks_url))
@@ -211,23 +118,12 @@ def start_project(python: Path, directory: Path, tenant: TenantServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, tenant_server) -> Project:
-    """The wheel built from the repository root, installed into a fresh venv; a new project that uses it."""
+def project(tmp_path_factory, tenant_server, wheel) -> Project:
+    """The wheel installed into a fresh venv with authn's runtime dependencies alone; a new project using it."""
     work = tmp_path_factory.mktemp("package")
-    source, built, directory = work / "source", work / "wheel", work / "project"
-    shutil.copytree(ROOT, source, ignore=NOT_SOURCE)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # the wheel builds meanwhile
-        # With this environment's setuptools: an isolated build would download it.
-        building = pool.submit(
-            pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "--wheel-dir", str(built), str(source)
-        )
-        python = install_dependencies(work / "venv")
-        start_project(python, directory, tenant_server)
-        building.result()
-    (wheel,) = built.glob("*.whl")
-    pip("--python", str(python), "install", "--no-compile", "--no-index", "--no-deps", str(wheel))
-    pip("--python", str(python), "check")  # every requirement of every distribution there is satisfied
-    made = Project(wheel, python, directory)
+    python = fresh_venv(work / "venv", RUNTIME_REQUIREMENTS, wheel)
+    made = Project(wheel, python, work / "project", settings_module("stock"))
+    start_project(made, tenant_server)
     made.manage("migrate", "--noinput")
     return made
 
@@ -236,7 +132,11 @@ def start_runserver(project: Project, settings: str, log: Path) -> Server:
     port = free_port()
     command = [str(project.python), "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
     process = subprocess.Popen(  # noqa: S603
-        command, cwd=project.directory, env=new_project_env(settings), stdout=log.open("w"), stderr=subprocess.STDOUT
+        command,
+        cwd=project.directory,
+        env=project_env(settings_module(settings)),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     return Server(f"http://127.0.0.1:{port}", process, log)
 
@@ -345,7 +245,7 @@ print(json.dumps(found))
 
 def test_fresh_venv_has_authn_and_its_dependencies_only(project):
     command = [str(project.python), "-c", IMPORTABLE, *INSTALLED, *NOT_INSTALLED]
-    found = json.loads(run(command, cwd=project.directory, env=new_project_env()).stdout)
+    found = json.loads(run(command, cwd=project.directory, env=project_env(project.settings_module)).stdout)
     venv = project.python.parent.parent
     # From the fresh venv's site-packages: authn is the installed wheel, not this repository.
     in_venv = {name: found[name] is not None and Path(found[name]).is_relative_to(venv) for name in INSTALLED}
@@ -527,7 +427,7 @@ def test_new_project_drf_token_after_ours_reaches_token_authentication(servers, 
 
 
 def mint(project: Project, *args: str) -> str:
-    return project.manage("mint_token", *args, settings="dev").stdout.splitlines()[-1]
+    return project.manage("mint_token", *args, settings=settings_module("dev")).stdout.splitlines()[-1]
 
 
 def test_new_project_mint_token_is_accepted_by_its_development_server_only(servers, project):
@@ -554,7 +454,12 @@ def test_new_project_tenant_token_is_refused_by_the_development_server(servers, 
 def test_new_project_mint_token_refuses_where_a_tenant_is_configured(project):
     command = [str(project.python), "manage.py", "mint_token"]
     done = subprocess.run(  # noqa: S603
-        command, cwd=project.directory, env=new_project_env(), capture_output=True, text=True, check=False
+        command,
+        cwd=project.directory,
+        env=project_env(project.settings_module),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode != 0
     assert "The development issuer is not active" in done.stderr
