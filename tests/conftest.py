@@ -188,6 +188,7 @@ def call(api: APIClient) -> Callable[..., Any]:
 # runs one worker per core) spreads them across its workers instead of leaving one for last.
 SLOWEST_MODULES = (
     "test_package",
+    "test_adoption",
     "test_operations",
     "test_tokens",
     "test_server",

@@ -99,8 +99,12 @@ def stop(server: Server) -> None:
 
 
 def halt(server: Server) -> None:
-    """Stop a server started with ``group`` and every process of its group."""
-    os.killpg(server.process.pid, signal.SIGTERM)
+    """Stop a server started with ``group`` and every process of its group (gone already: nothing to do)."""
+    try:
+        os.killpg(server.process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        server.process.wait()
+        return
     try:
         server.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
