@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 ALLOWED = "http://localhost:3000"
+pytestmark = pytest.mark.example  # the example project's CORS settings, not the library
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,14 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.support.api import PUBLIC_MESSAGE
 from tests.support.network import free_port
 from tests.support.servers import Server, wait_until_serving
+
+pytestmark = pytest.mark.example  # the example project itself, not the library
 
 ROOT = Path(__file__).resolve().parent.parent
 

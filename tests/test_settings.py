@@ -15,6 +15,8 @@ from types import ModuleType
 
 import pytest
 
+pytestmark = pytest.mark.example  # the example project itself, not the library
+
 SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "settings.py"
 OWN_VARIABLES = ("DJANGO_", "AUTH0_", "CORS_", "API_DOCS_", "REDIS_URL", "DATABASE_URL", "LOG_", "METRICS_")
 
