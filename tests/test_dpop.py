@@ -7,6 +7,7 @@ thumbprints are computed there too, and checked against RFC 7638's own example.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -962,6 +963,14 @@ def make_symlink(path: Path) -> None:
     path.symlink_to(target)
 
 
+def make_another_applications_database(path: Path) -> None:
+    """A SQLite file that is someone else's: a table of the store's name, other columns (fails for root too)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE turns (id INTEGER PRIMARY KEY)")
+        db.commit()
+    path.chmod(0o600)
+
+
 def make_read_only(path: Path) -> None:
     path.write_bytes(b"")
     path.chmod(0o400)
@@ -975,6 +984,7 @@ def make_read_only(path: Path) -> None:
         pytest.param("jti.sqlite3", make_garbage, id="not-a-database"),
         pytest.param("jti.sqlite3", make_readable_by_others, id="readable-by-others"),
         pytest.param("jti.sqlite3", make_symlink, id="a-symlink"),
+        pytest.param("jti.sqlite3", make_another_applications_database, id="another-applications-database"),
         pytest.param(
             "jti.sqlite3",
             make_read_only,
