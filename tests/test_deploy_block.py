@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support import checkout
 from tests.support.api import PUBLIC_MESSAGE
+from tests.support.checkout import ROOT
 from tests.support.network import free_port
 from tests.support.servers import Server, wait_until_serving
 
 pytestmark = pytest.mark.example  # the example project itself, not the library
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def docs_block(page: str, heading: str) -> str:
@@ -31,17 +31,10 @@ def docs_block(page: str, heading: str) -> str:
 
 def fresh_clone(directory: Path) -> Path:
     """The committed and staged files of this checkout, and its .venv (as `make run` leaves it)."""
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],  # noqa: S607
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    for name in files:
-        if (ROOT / name).is_file():
-            (directory / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, directory / name)
+    for path in checkout.files():
+        copy = directory / path.relative_to(ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, copy)
     (directory / ".venv").symlink_to(ROOT / ".venv")
     return directory
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
 from pathlib import Path
 
-import pytest
-
 from authn.defaults import SETTINGS
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import checkout
+from tests.support.checkout import ROOT
 
 
 def settings_table_hook():
@@ -41,17 +38,7 @@ def test_readme_is_a_front_page():
 
 
 def tracked_text_files() -> list[Path]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],  # noqa: S607
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if listed.returncode != 0:
-        pytest.skip("not a git checkout: the files to read are git's")
-    files = [ROOT / name for name in listed.stdout.splitlines()]
-    return [path for path in files if path.is_file() and path.suffix in {".py", ".md", ".toml", ".yml", ".txt", ""}]
+    return [path for path in checkout.files() if path.suffix in {".py", ".md", ".toml", ".yml", ".txt", ""}]
 
 
 # What a reference to a document outside the repository looks like (spelled so that this file is no such one).

@@ -12,5 +12,6 @@
 - ``network``: free loopback ports, and the connections the process makes.
 - ``servers``: the example project served by gunicorn, runserver or uvicorn, configured by the environment.
 - ``services``: private Redis, PostgreSQL and nginx servers and their fixtures (a pytest plugin).
+- ``checkout``: this repository's root and files, as a fresh clone would hold them.
 - ``builders``: ``authn``'s parts built as the settings' defaults would build them.
 """
