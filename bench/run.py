@@ -1,10 +1,11 @@
 """``make bench``: throughput, latency and the server CPU that authentication costs (README, Performance).
 
 The floor; the phases as whole requests through Django in a process of their own; under gunicorn as production
-runs it (tests/support/servers.py), driven by ``wrk`` with bench/headers.lua. The report (docs/benchmarks.md;
-``--quick``: bench/.work/) says how each figure is made. Exit status 0 when every response had the expected
-status, no socket error occurred and no server fetched the key set more than once per worker: a missed target is
-reported, not fatal. Needs ``wrk`` and ``redis-server`` (``apt-get install wrk redis-server``).
+runs it (tests/support/servers.py), driven by ``wrk`` with bench/headers.lua; under one uvicorn worker serving
+the async views of bench/async_urls.py. The report (docs/benchmarks.md; ``--quick``: bench/.work/) says how each
+figure is made. Exit status 0 when every response had the expected status, no socket error occurred and no server
+fetched the key set more than once per worker: a missed target is reported, not fatal. Needs ``wrk`` and
+``redis-server`` (``apt-get install wrk redis-server``).
 
     make bench                          # full run, some minutes
     make bench BENCH_ARGS=--quick       # every phase, briefly: under a minute
@@ -62,11 +63,16 @@ ANONYMOUS = {"anon-objects": "{}-payload token", "anon-garbage": "max-length gar
 IN_PROCESS_HOST = "127.0.0.1:8000"  # the Host of the in-process requests, named by their DPoP proofs
 ES256_FLOOR = "ES256 verify of a DPoP proof (`cryptography`, P-256): the ES256 verification floor"
 WORKERS, THREADS = 2, 4  # as servers.COMMANDS["gunicorn"] runs it
-GUNICORN = (servers.COMMANDS["gunicorn"], WORKERS)  # what a server runs (for a port), and its workers
+# What a server runs (for a port) and its workers; uvicorn without reload, its access log on as gunicorn's.
+GUNICORN = (servers.COMMANDS["gunicorn"], WORKERS)
+UVICORN = (
+    lambda port: [sys.executable, "-m", "uvicorn", "config.asgi:application", f"--port={port}", "--workers=1"],
+    1,
+)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Benchmark the API in one process and under gunicorn.")
+    parser = argparse.ArgumentParser(description="Benchmark the API in one process, under gunicorn and uvicorn.")
     parser.add_argument("--quick", action="store_true", help="smoke run of every phase; report in bench/.work/")
     args = parser.parse_args(argv)
     # Rounds per phase, seconds per run, wrk connections in the rounds, seconds of the 64-connection load check.
@@ -216,7 +222,7 @@ def others_seconds() -> float:
 
 @dataclass
 class Server:
-    """A server's processes (a gunicorn master and its workers), the stand-in tenant that only
+    """A server's processes (a gunicorn master and its workers, or one uvicorn), the stand-in tenant that only
     they fetch keys from, and the fastest req/s an authenticating run reached on it."""
 
     name: str
@@ -404,7 +410,9 @@ def dpop_specs(credentials: Credentials, server_url: str) -> list[Spec]:
 
 def server_phases(bench: Bench) -> None:
     """gunicorn without ``REDIS_URL``: repeated, dpop-locmem, first-seen with the worst anonymous, the load check;
-    dpop-redis on a second one whose ``REDIS_URL`` names a redis-server started for it."""
+    dpop-redis on a second one whose ``REDIS_URL`` names a redis-server started for it; then one uvicorn worker
+    serving the async views of bench/async_urls.py, which verify with ``authn.averify``: uvicorn repeated and
+    uvicorn first-seen."""
     credentials, redis = bench.credentials, RedisServer(shutil.which("redis-server") or "redis-server", WORK)
     repeated = bearer_specs(credentials, "public", "scoped", "private")
     with bench.serving("locmem", GUNICORN) as server:
@@ -422,6 +430,10 @@ def server_phases(bench: Bench) -> None:
             bench.rounds(server, "dpop-redis", dpop)
     finally:
         redis.stop()
+    with bench.serving("uvicorn", UVICORN, DJANGO_SETTINGS_MODULE="bench.async_settings") as server:
+        bench.warm_up(server, repeated[1:2])
+        bench.rounds(server, "uvicorn repeated", repeated[:2])
+        bench.first_seen(server, "uvicorn first-seen", ("public", "scoped"))
 
 
 def in_process_phases(bench: Bench) -> None:
@@ -556,6 +568,14 @@ def cpu_figures(phase: str, most: float) -> list[Figure]:
     ]
 
 
+def uvicorn_figures(phase: str) -> list[Figure]:  # for reference: no target
+    return [
+        Figure(f"{phase}: throughput scoped / public", phase, ratio("scoped", "public", "rps")),
+        Figure(f"{phase}: p99 scoped / p99 public", phase, ratio("scoped", "public", "p99_us")),
+        Figure(f"{phase}: auth CPU scoped - public (us/req)", phase, cpu_difference("scoped", "public")),
+    ]
+
+
 def dpop_figure(phase: str, es256_floor: float) -> Figure:
     name = f"{phase}: auth CPU a DPoP request adds: DPoP scoped - Bearer scoped (us/req)"
     goal = f"< 2 x {es256_floor:.1f} (ES256 floor)"
@@ -569,6 +589,7 @@ def figures(es256_floor: float) -> list[Figure]:
             Figure(f"{phase}: throughput scoped / public", phase, ratio("scoped", "public", "rps"), ">=", 0.95),
             Figure(f"{phase}: p99 scoped / p99 public", phase, ratio("scoped", "public", "p99_us"), "<=", 1.2),
             *cpu_figures(phase, most),
+            *uvicorn_figures(f"uvicorn {phase}"),
         ]
     found += anonymous_figures("first-seen")
     for phase in ("dpop-locmem", "dpop-redis"):
@@ -602,13 +623,13 @@ def machine_facts() -> dict[str, str]:
     cpu = output("sh", "-c", "grep -m1 'model name' /proc/cpuinfo").partition(":")[2].strip()
     changed = output("git", "-C", str(ROOT), "status", "--porcelain", "-uno", "--", ".", ":!docs/benchmarks.md")
     dirty = " (with uncommitted changes)" if changed else ""  # the previous report is not a change to the code
-    versions = [version(name) for name in ("django", "djangorestframework", "gunicorn", "cryptography")]
+    versions = [version(name) for name in ("django", "djangorestframework", "gunicorn", "uvicorn", "cryptography")]
     redis = output("redis-server", "--version").split(" sha=")[0]
     return {
         "code": output("git", "-C", str(ROOT), "log", "-1", "--format=%h %s") + dirty,
         "CPU": f"{cpu}, {os.cpu_count()} cores (shared by the server, wrk and anything else running)",
         "OS / Python": f"{platform.system()} {platform.release()} / {platform.python_version()}",
-        "Django / DRF / gunicorn / cryptography": " / ".join(versions),
+        "Django / DRF / gunicorn / uvicorn / cryptography": " / ".join(versions),
         "wrk / redis-server": f"{output('wrk', '-v').split(' Copyright')[0]} / {redis}",
     }
 
@@ -622,7 +643,9 @@ def header(bench: Bench, started: datetime.datetime) -> list[str]:
         f"Server: `gunicorn config.wsgi:application --workers {WORKERS} --threads {THREADS}` run from the "
         "repository root, so gunicorn.conf.py applies (gthread workers, access log), `DJANGO_DEBUG=false`, a "
         "random secret key, signing keys from a stand-in tenant on loopback; dpop-redis on a second such server "
-        "with `REDIS_URL` set (Redis's own CPU is not in the server CPU). "
+        "with `REDIS_URL` set (Redis's own CPU is not in the server CPU). uvicorn: `python -m uvicorn config.asgi:"
+        "application --workers 1` (access log on) with `DJANGO_SETTINGS_MODULE=bench.async_settings`: async views "
+        "(bench/async_urls.py) at the same paths, /api/private-scoped's verifying with `authn.averify`. "
         f"Load: wrk, {args.connections} connections; each phase runs {args.rounds} round(s) of its requests, "
         f"{args.duration} s each, in the reverse order every other round. First-seen tokens were never sent "
         f"before ({credentials.pool.used:,} in all), each server's verified-token caches (4,096 per worker) "
@@ -634,11 +657,12 @@ def header(bench: Bench, started: datetime.datetime) -> list[str]:
 
 
 def request_tables(bench: Bench) -> list[str]:
-    """Per phase and request kind: under gunicorn, then in one process."""
+    """Per phase and request kind: under gunicorn and uvicorn, then in one process."""
     gunicorn = [
         "## Per phase and request", "",
         "req/s: all requests over all rounds' time (slowest to fastest round). p50, p99: median of the rounds. "
-        "Server CPU: utime + stime of the gunicorn master and workers over the requests served.", "",
+        "Server CPU: utime + stime of the gunicorn master and workers, or of the uvicorn process, over the "
+        "requests served.", "",
         "| phase | request | req/s (range) | p50 ms | p99 ms | server CPU us/req | requests | JWKS fetches "
         "| unexpected status + errors |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]  # fmt: skip
@@ -676,7 +700,8 @@ def against_targets(bench: Bench, floor: dict[str, float]) -> list[str]:
         "## Against the targets", "",
         "Each figure is computed per round from runs adjacent in time, so drift on a shared machine cancels "
         "out: the median over the rounds, then their range. On a 2-core VM one run's server CPU varies by "
-        "some 20 to 30 us/request: a smaller difference is not resolved by one run.", "",
+        "some 20 to 30 us/request: a smaller difference is not resolved by one run. The uvicorn figures (the "
+        "async views under one uvicorn worker) have no target: they stand beside gunicorn's to compare.", "",
         "| figure | median (range) | target | |", "| --- | --- | --- | --- |",
     ]  # fmt: skip
     rounds: dict[str, dict[int, dict[str, Run]]] = {}  # the runs of each phase and round, by label
@@ -713,8 +738,8 @@ def checks(bench: Bench) -> tuple[list[str], bool]:
         f"| every response had the expected status (200; 401 for anonymous tokens), no socket error | "
         f"{unexpected} unexpected, {errors} errors | {verdict(unexpected == errors == 0)} |",
         f"| no token or proof resent where each must be new | {wraps} wraps | {verdict(wraps == 0)} |",
-        f"| key set fetches per server: at most one per worker ({WORKERS}; a restarted worker fetches again) "
-        f"| {', '.join(f'{name}: {count}' for name, count in fetches.items())} | {verdict(fetch_ok)} |",
+        f"| key set fetches per server: at most one per worker (gunicorn {WORKERS}, uvicorn 1; a restarted worker "
+        f"fetches again) | {', '.join(f'{name}: {count}' for name, count in fetches.items())} | {verdict(fetch_ok)} |",
         f"| load: 64 connections x {load.seconds:.0f} s on /api/private-scoped | {load.requests:,} requests, "
         f"{load.rps:,.0f} req/s, p99 {load.p99_us / 1000:.1f} ms, {load.unexpected} unexpected, "
         f"{load.errors} errors, {load.fetches} key set fetches | {verdict(load_ok)} |",
