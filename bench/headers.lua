@@ -33,8 +33,8 @@ end
 function done(summary, latency)
    local thread, e = threads[1], summary.errors
    io.write(string.format(
-      'BENCH_RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors": %d, '
+      'BENCH_RESULT {"requests": %d, "seconds": %f, "p50_us": %d, "p99_us": %d, "errors": %d, '
          .. '"unexpected": %d, "wraps": %d}\n',
-      summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+      summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99),
       e.connect + e.read + e.write + e.timeout, thread:get("unexpected"), thread:get("wraps")))
 end
