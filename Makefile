@@ -57,7 +57,7 @@ lint: $(VENV)/.installed-dev
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-## bench: measure requests/s, latency and auth CPU cost under gunicorn; writes docs/benchmarks.md (BENCH_ARGS=--quick for a smoke run)
+## bench: measure requests/s, latency and auth CPU cost in one process, under gunicorn and uvicorn; writes docs/benchmarks.md (BENCH_ARGS=--quick for a smoke run)
 bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
 
