@@ -37,6 +37,20 @@ def test_readme_is_a_front_page():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 250
 
 
+def test_readme_python_is_the_adopter_projects_that_the_tests_run():
+    """Each line of the README's Python blocks is a line of tests/fixtures/adopter, which test_adoption serves."""
+    adopter = {line.strip() for path in (ROOT / "tests" / "fixtures" / "adopter").glob("*.py")
+               for line in path.read_text().splitlines()}  # fmt: skip
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    assert len(blocks) >= 3
+    lines = {line.strip() for block in blocks for line in block.splitlines()} - {""}
+    imports = {line for line in lines if line.startswith("from ")}
+    assert lines - imports - adopter == set()
+    for line in imports:  # an adopter file imports more names at once: each of these must exist
+        module, names = re.fullmatch(r"from ([\w.]+) import (.+)", line).groups()
+        assert all(hasattr(importlib.import_module(module), name.strip()) for name in names.split(",")), line
+
+
 def tracked_text_files() -> list[Path]:
     return [path for path in checkout.files() if path.suffix in {".py", ".md", ".toml", ".yml", ".txt", ""}]
 
