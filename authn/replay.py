@@ -103,16 +103,16 @@ _SCHEMA = (
 # store is full. Any table may take a key (a worker's idea of whose turn it is can be a second old): its
 # trigger counts it and moves its table's expiry.
 _ADD = {
-    "jti0": "INSERT OR IGNORE INTO jti0 SELECT ?1, ?2 "
-    "WHERE NOT EXISTS (SELECT * FROM jti1 WHERE key = ?1) AND (SELECT sum(entries) FROM turns) < ?3",
-    "jti1": "INSERT OR IGNORE INTO jti1 SELECT ?1, ?2 "
-    "WHERE NOT EXISTS (SELECT * FROM jti0 WHERE key = ?1) AND (SELECT sum(entries) FROM turns) < ?3",
+    "jti0": "INSERT OR IGNORE INTO jti0 SELECT :key, :expires "
+    "WHERE NOT EXISTS (SELECT * FROM jti1 WHERE key = :key) AND (SELECT sum(entries) FROM turns) < :most",
+    "jti1": "INSERT OR IGNORE INTO jti1 SELECT :key, :expires "
+    "WHERE NOT EXISTS (SELECT * FROM jti0 WHERE key = :key) AND (SELECT sum(entries) FROM turns) < :most",
 }
 _ENTRIES = "SELECT sum(entries) FROM turns"
 _TURNS = "SELECT name, until, entries FROM turns ORDER BY taking DESC"  # the table taking keys first
 _SWAP = "UPDATE turns SET taking = NOT taking"
 _EMPTY = {"jti0": "DELETE FROM jti0", "jti1": "DELETE FROM jti1"}  # no WHERE: its pages freed, no row read
-_EMPTIED = "UPDATE turns SET until = 0, entries = 0 WHERE name = ?1"
+_EMPTIED = "UPDATE turns SET until = 0, entries = 0 WHERE name = ?"
 
 _forks = 0  # how many forks made this process: a connection opened before the last one is its parent's
 
@@ -163,7 +163,8 @@ class HostStore:
             db.close()
 
     def _insert(self, db: sqlite3.Connection, rowid: int, expires_at: float) -> bool:
-        return _writing(db, _ADD[self._taking], (rowid, expires_at, self.max_entries)).rowcount == 1
+        parameters = {"key": rowid, "expires": expires_at, "most": self.max_entries}
+        return _writing(db, _ADD[self._taking], parameters).rowcount == 1
 
     def _full(self, db: sqlite3.Connection) -> bool:
         return bool(db.execute(_ENTRIES).fetchone()[0] >= self.max_entries)
@@ -230,7 +231,9 @@ def _inode(path: Path) -> int | None:
         return None
 
 
-def _writing(db: sqlite3.Connection, statement: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+def _writing(
+    db: sqlite3.Connection, statement: str, parameters: tuple[Any, ...] | dict[str, Any] = ()
+) -> sqlite3.Cursor:
     """Run a statement that takes the write lock, waiting BUSY_TIMEOUT at most for it. Another worker holds it
     for some microseconds: this tries again within a millisecond, where SQLite's own wait sleeps up to 100 ms."""
     deadline, pause = time.monotonic() + BUSY_TIMEOUT, 0.00005
