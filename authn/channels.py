@@ -132,7 +132,7 @@ async def refuse(error: AuthnError, scope: Scope, receive: Receive, send: Send) 
     if HTTP_RESPONSE not in (scope.get("extensions") or {}):
         await send({"type": "websocket.close", "code": POLICY_VIOLATION})
         return
-    body = json.dumps({"code": error.code, "description": error.description}).encode()
+    body = json.dumps(error.body).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items()]
     await send({"type": "websocket.http.response.start", "status": error.status, "headers": headers})

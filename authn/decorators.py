@@ -61,5 +61,4 @@ def granted(token: AccessToken, required: tuple[str, ...], request: HttpRequest)
 
 def refusal_response(error: AuthnError, request: HttpRequest) -> JsonResponse:
     """The answer to a refused request, logged once."""
-    runtime.refusal_log().record(error, request)
-    return JsonResponse(error.body, status=error.status, headers=error.headers)
+    return runtime.answer_refusal(error, request, JsonResponse(error.body, status=error.status))

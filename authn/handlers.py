@@ -42,14 +42,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     request = context.get("request")
     error = refusal(exc, request)
     if error is not None:
-        response.data = {"code": error.code, "description": error.description}
-        for name, value in error.headers.items():
-            response[name] = value
-        if request is not None:
-            runtime.refusal_log().record(error, request._request)
-            # Django's request logger would log this response again; once is enough.
-            response._has_been_logged = True  # type: ignore[attr-defined] # the flag django.utils.log.log_response checks
-        return response
+        response.data = error.body
+        # DRF set the challenge and Retry-After (from Refused); without a request there is nothing to log.
+        return runtime.answer_refusal(error, request._request, response) if request is not None else response
     detail = response.data.get("detail") if isinstance(response.data, dict) and len(response.data) == 1 else None
     if isinstance(detail, exceptions.ErrorDetail):
         response.data = {"code": detail.code, "description": str(detail)}

@@ -86,13 +86,7 @@ def register(api: NinjaAPI) -> None:
 def answer(request: HttpRequest, exc: Refused, *, api: NinjaAPI) -> HttpResponse:
     """The response refusing ``request``: ``{"code", "description"}``, the refusal's status and headers."""
     error = exc.error
-    response = api.create_response(request, error.body, status=error.status)
-    for name, value in error.headers.items():
-        response[name] = value
-    runtime.refusal_log().record(error, request)
-    # Django's request logger would log this response again; once is enough.
-    response._has_been_logged = True  # type: ignore[attr-defined] # the flag django.utils.log.log_response checks
-    return response
+    return runtime.answer_refusal(error, request, api.create_response(request, error.body, status=error.status))
 
 
 def _on_event_loop() -> bool:

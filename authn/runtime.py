@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 
 from authn import conf, replay
 from authn.binding import SenderConstraints
@@ -19,6 +20,7 @@ from authn.clock import Clock
 from authn.conf import AuthnSettings, TrustMode
 from authn.devissuer import DEV_AUDIENCE, DEV_ISSUER, DevIssuer
 from authn.dpop import ProofValidator
+from authn.errors import AuthnError
 from authn.fetch import FetchLimits
 from authn.issuers import (
     MAX_RESOLVED_ISSUERS,
@@ -86,6 +88,19 @@ def verify(request: HttpRequest) -> AccessToken:
 async def averify(request: HttpRequest) -> AccessToken:
     """``verify``, awaitable: a key fetch or a replay-store round trip never blocks the event loop."""
     return await verifier().averify(request)
+
+
+Response = TypeVar("Response", bound=HttpResponseBase)
+
+
+def answer_refusal(error: AuthnError, request: HttpRequest, response: Response) -> Response:
+    """``response`` (the refusal's status and body) with the refusal's headers, its line logged once: not
+    again by Django's request logger."""
+    for name, value in error.headers.items():
+        response[name] = value
+    refusal_log().record(error, request)
+    response._has_been_logged = True  # type: ignore[attr-defined] # the flag django.utils.log.log_response checks
+    return response
 
 
 def use_clock(clock: Clock | None) -> None:

@@ -170,6 +170,7 @@ def test_decorated_view_refusal_is_logged_once(client, tenant, caplog):
     assert [r.getMessage() for r in caplog.records if r.name == "authn" and "refused" in r.getMessage()] == [
         "refused status=401 code=invalid_header path='/plain' scheme='bearer'"
     ]
+    assert [r for r in caplog.records if r.name == "django.request"] == []  # not once more by Django
 
 
 def test_decorated_view_expired_token_and_unavailable_keys(client, tenant, bearer, fake_time):
