@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -225,7 +225,7 @@ def check_setting_types(**_: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for entry in SETTINGS:
         value = raw(entry.name)
-        if entry.kind in OWN_CHECKS or _is_kind(value, entry.kind):
+        if conf.fits(entry.kind, value):
             continue
         errors.append(
             Error(
@@ -235,32 +235,6 @@ def check_setting_types(**_: Any) -> list[CheckMessage]:
             )
         )
     return errors
-
-
-OWN_CHECKS = (Kind.CHOICE, Kind.DOMAINS, Kind.OTHER)  # kinds whose settings each have a check of their own
-
-
-def _is_kind(value: Any, kind: Kind) -> bool:
-    return KIND_TESTS[kind](value)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_list(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
-
-
-KIND_TESTS: dict[Kind, Callable[[Any], bool]] = {
-    Kind.POSITIVE: lambda value: _is_number(value) and value > 0,
-    Kind.NON_NEGATIVE: lambda value: _is_number(value) and value >= 0,
-    Kind.BOOLEAN: lambda value: isinstance(value, bool),
-    Kind.NAME: lambda value: isinstance(value, str) and bool(value),
-    Kind.TEXT: lambda value: isinstance(value, str),
-    Kind.LIST: _is_list,
-    Kind.PATH: lambda value: isinstance(value, (str, os.PathLike)),
-}
 
 
 @register()
