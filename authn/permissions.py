@@ -198,9 +198,7 @@ def declared_scopes(view: Any, method: str) -> tuple[tuple[str, ...] | None, tup
     """The scopes ``view`` requires of ``method``, and the alternatives of which one is required;
     ``None`` for a method a dict does not name. ``ImproperlyConfigured`` for a declaration of another form."""
     scopes, alternates = view_declarations(view)
-    required = _for_method(scopes, method, ())
-    alternatives = _for_method(alternates, method, ())
-    return required, alternatives
+    return _for_method(scopes, method), _for_method(alternates, method)
 
 
 _validated: dict[tuple[int, int], tuple[Any, Any, tuple[Any, Any]]] = {}  # by the declarations' identity
@@ -265,11 +263,11 @@ def _by_method(value: Any, what: str, read: Callable[[Any, str], Any]) -> Any:
     return {key.upper(): read(scopes, f"{what}[{key!r}]") if scopes else () for key, scopes in value.items()}
 
 
-def _for_method(declared: Any, method: str, absent: Any) -> Any:
+def _for_method(declared: Any, method: str) -> Any:
     """What a declaration requires of ``method``: all of a list; a dict's entry (``HEAD`` falls back on
-    ``GET``), ``None`` when it names neither; ``absent`` when nothing is declared."""
+    ``GET``), ``None`` when it names neither; nothing (``()``) when nothing is declared."""
     if declared is None:
-        return absent
+        return ()
     if not isinstance(declared, dict):
         return declared
     method = method.upper()

@@ -30,16 +30,16 @@ logger = logging.getLogger("authn")
 WORKER_BOOT_ERROR = 3
 
 
-def check_or_exit(status: int = 1, *, every_deploy_check: bool = True) -> None:
+def check_or_exit(exit_code: int = 1, *, every_deploy_check: bool = True) -> None:
     """Run the system checks (the deploy ones too when DEBUG is off); on any error, one line each and exit."""
-    errors = serious(checks.run_checks())
-    if not settings.DEBUG:
+    deploy = not settings.DEBUG
+    errors = serious(checks.run_checks(include_deployment_checks=deploy and every_deploy_check))
+    if deploy and not every_deploy_check:  # authn's deploy checks only: the others are for check --deploy
         seen = {(error.id, error.msg) for error in errors}
-        deploy = serious(checks.run_checks(include_deployment_checks=True))
         errors += [
             error
-            for error in deploy
-            if (error.id, error.msg) not in seen and (every_deploy_check or (error.id or "").startswith("authn."))
+            for error in serious(checks.run_checks(include_deployment_checks=True))
+            if (error.id or "").startswith("authn.") and (error.id, error.msg) not in seen
         ]
     if not errors:
         return
@@ -48,7 +48,7 @@ def check_or_exit(status: int = 1, *, every_deploy_check: bool = True) -> None:
         sys.stderr.write(f"{error.id}: {error.msg}{hint}".replace("\n", " ") + "\n")
     sys.stderr.write(f"Refusing to serve: {len(errors)} system check error(s).\n")
     sys.stderr.flush()
-    raise SystemExit(status)
+    raise SystemExit(exit_code)
 
 
 def serious(messages: list[CheckMessage]) -> list[CheckMessage]:
