@@ -23,7 +23,8 @@ from authn.authentication import Auth0JWTAuthentication
 from authn.decorators import auth0_required
 from authn.errors import AuthnError
 from authn.permissions import HasScope
-from tests.support.tenant import ISSUER
+from tests.support.dpop_client import ProofKey
+from tests.support.tenant import ISSUER, serve
 
 
 @auth0_required
@@ -54,7 +55,7 @@ async def direct_async(request):
     try:
         token = await authn.averify(request)
     except AuthnError as error:
-        return JsonResponse({"status": error.status, **error.body})
+        return JsonResponse({"status": error.status, **error.body, "headers": error.headers})
     return JsonResponse({"iss": token.issuer})
 
 
@@ -86,6 +87,9 @@ urlpatterns = [
 pytestmark = pytest.mark.urls(__name__)
 
 CREDENTIALS_CHALLENGE = 'Bearer realm="api", DPoP algs="ES256"'
+INVALID_REQUEST = 'Bearer realm="api", error="invalid_request"'
+INVALID_TOKEN = 'Bearer realm="api", error="invalid_token"'
+DPOP_KEY = ProofKey()
 
 
 @pytest.fixture
@@ -96,10 +100,10 @@ def bearer(tenant, make_token):
 
 def through_asgi(send):
     """``send``, a method of Django's ``AsyncClient`` (its ASGI handler, as an async view is served), called
-    with the ``HTTP_AUTHORIZATION=`` the sync client takes; the response once it has come."""
+    with the ``HTTP_AUTHORIZATION=`` (and other ``HTTP_*``) the sync client takes; the response once it has come."""
 
-    def request(url, HTTP_AUTHORIZATION=None):
-        headers = {"Authorization": HTTP_AUTHORIZATION} if HTTP_AUTHORIZATION else {}
+    def request(url, **meta):
+        headers = {name.removeprefix("HTTP_").replace("_", "-"): value for name, value in meta.items() if value}
         return async_to_sync(send)(url, headers=headers)
 
     return request
@@ -140,29 +144,110 @@ def test_decorated_view_scopes_are_all_required(client, bearer):
     )
 
 
-@pytest.mark.parametrize(
-    ("headers", "status", "code", "challenge"),
-    [
-        pytest.param({}, 401, "authorization_header_missing", CREDENTIALS_CHALLENGE, id="no-header"),
-        pytest.param(
-            {"HTTP_AUTHORIZATION": "Basic eDp5"},
-            401,
-            "invalid_header",
-            'Bearer realm="api", error="invalid_request"',
-            id="other-scheme",
-        ),
-        pytest.param(
-            {"HTTP_AUTHORIZATION": "Bearer a.b.c"},
-            401,
-            "invalid_header",
-            'Bearer realm="api", error="invalid_token"',
-            id="malformed-token",
-        ),
-    ],
-)
-@pytest.mark.parametrize("url", ["/plain", "/plain-scoped"])
-def test_decorated_view_refusals_are_authns(client, tenant, url, headers, status, code, challenge):
-    assert_refused(client.get(url, **headers), status, code, challenge)
+# Each surface of this module, and the client serving it: sync views through the test client, async ones
+# through AsyncClient. The direct views answer 200 with what the refusal told them (its status, body, headers).
+SURFACES = {
+    "/plain": "sync",
+    "/plain-scoped": "sync",
+    "/async-scoped": "async",
+    "/adrf": "async",
+    "/direct": "sync",
+    "/direct-async": "async",
+}
+
+
+def no_credentials(make_token, url):
+    return {}
+
+
+def authorization(value):
+    return lambda make_token, url: {"HTTP_AUTHORIZATION": value}
+
+
+def bearer_of(**claims):
+    return lambda make_token, url: {"HTTP_AUTHORIZATION": f"Bearer {make_token(**claims)}"}
+
+
+def dpop_without_nonce(make_token, url):
+    token = make_token(cnf={"jkt": DPOP_KEY.thumbprint})
+    return {
+        "HTTP_AUTHORIZATION": f"DPoP {token}",
+        "HTTP_DPOP": DPOP_KEY.proof("GET", f"http://testserver{url}", token=token),
+    }
+
+
+def organizations(*entries):
+    def prepare(settings, tenant):
+        settings.AUTH0_ORGANIZATIONS = list(entries)
+
+    return prepare
+
+
+def tenant_down(settings, tenant):
+    tenant.respond = serve(500, "down")
+
+
+def nonces_on(settings, tenant):
+    settings.AUTH0_DPOP_NONCE = True
+
+
+def refusal_of(url, response):
+    """(status, body, headers) of a refusal: the response's own, or what a direct view was told."""
+    if url.startswith("/direct"):
+        told = response.json()
+        return told["status"], {"code": told["code"], "description": told["description"]}, told["headers"]
+    assert response["Content-Type"] == "application/json"
+    headers = {name: response[name] for name in ("WWW-Authenticate", "Retry-After", "DPoP-Nonce") if name in response}
+    return response.status_code, response.json(), headers
+
+
+# The error table, row by row: what the request carries (after ``prepare(settings, tenant)``), and its answer.
+REFUSALS = [
+    pytest.param(None, no_credentials, 401, "authorization_header_missing", CREDENTIALS_CHALLENGE, id="no-header"),
+    pytest.param(None, authorization("Basic eDp5"), 401, "invalid_header", INVALID_REQUEST, id="other-scheme"),
+    pytest.param(None, authorization("Bearer a.b.c"), 401, "invalid_header", INVALID_TOKEN, id="malformed-token"),
+    pytest.param(None, authorization("Bearer " + "a" * 9000), 401, "invalid_header", INVALID_TOKEN, id="oversized"),
+    pytest.param(None, bearer_of(exp=1), 401, "token_expired", INVALID_TOKEN, id="expired"),
+    pytest.param(None, bearer_of(aud="https://other.example.com"), 401, "invalid_claims", INVALID_TOKEN,
+                 id="other-audience"),
+    pytest.param(None, bearer_of(iss="https://evil.example.com/"), 401, "invalid_claims", INVALID_TOKEN,
+                 id="other-issuer"),
+    pytest.param(organizations("org_abc", "acme"), bearer_of(org_id="org_other", org_name="other"), 401,
+                 "invalid_claims", INVALID_TOKEN, id="organization-not-listed"),
+    pytest.param(None, bearer_of(cnf={"jkt": DPOP_KEY.thumbprint}), 401, "invalid_header",
+                 f'{INVALID_TOKEN}, DPoP algs="ES256"', id="dpop-bound-token-as-bearer"),
+    pytest.param(None, bearer_of(cnf={"x5t#S256": "abc"}), 401, "invalid_header", INVALID_TOKEN,
+                 id="certificate-bound-token-as-bearer"),
+    pytest.param(nonces_on, dpop_without_nonce, 401, "use_dpop_nonce", 'DPoP error="use_dpop_nonce", algs="ES256"',
+                 id="dpop-proof-without-nonce"),
+    pytest.param(tenant_down, bearer_of(), 503, "jwks_unavailable", None, id="tenant-down"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("prepare", "sent", "status", "code", "challenge"), REFUSALS)
+@pytest.mark.parametrize("url", list(SURFACES))
+def test_refusal_is_the_drf_views_on_every_surface(
+    client, get_async, tenant, make_token, settings, tmp_path, url, prepare, sent, status, code, challenge
+):
+    """The decorator (sync and ``async def``), adrf, and ``authn.verify`` / ``averify`` called directly refuse
+    each request as the DRF views do: the same status, ``{code, description}`` body and ``WWW-Authenticate``;
+    ``Retry-After`` when the keys cannot be had, ``DPoP-Nonce`` when a nonce is asked for; never the token."""
+    settings.AUTH0_DPOP_REPLAY_FILE = str(tmp_path / "jti.sqlite3")
+    if prepare is not None:
+        prepare(settings, tenant)
+    meta = sent(make_token, url)
+    response = (client.get if SURFACES[url] == "sync" else get_async)(url, **meta)
+    answered, body, headers = refusal_of(url, response)
+    assert answered == status
+    assert set(body) == {"code", "description"}
+    assert body["code"] == code
+    assert headers.get("WWW-Authenticate") == challenge
+    if status == 503:
+        assert int(headers["Retry-After"]) >= 1
+    if code == "use_dpop_nonce":
+        assert headers["DPoP-Nonce"]
+    credential = meta.get("HTTP_AUTHORIZATION", "").rpartition(" ")[2]
+    assert not credential or credential not in response.content.decode()
 
 
 def test_decorated_view_refusal_is_logged_once(client, tenant, caplog):
@@ -171,16 +256,6 @@ def test_decorated_view_refusal_is_logged_once(client, tenant, caplog):
         "refused status=401 code=invalid_header path='/plain' scheme='bearer'"
     ]
     assert [r for r in caplog.records if r.name == "django.request"] == []  # not once more by Django
-
-
-def test_decorated_view_expired_token_and_unavailable_keys(client, tenant, bearer, fake_time):
-    assert_refused(client.get("/plain", **bearer(exp=1)), 401, "token_expired")
-    tenant.respond = lambda server: None  # the tenant drops every connection from now on
-    response = client.get("/plain", **bearer(kid="rotated"))
-    fake_time.advance(60)
-    response = client.get("/plain", **bearer(kid="rotated-again"))
-    assert_refused(response, 503, "jwks_unavailable")
-    assert int(response["Retry-After"]) >= 1
 
 
 @pytest.mark.parametrize(
