@@ -8,6 +8,7 @@ Routed by this module's URLconf; sync views through Django's test client, async 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import ClassVar
 
 import pytest
@@ -256,6 +257,47 @@ def test_decorated_view_refusal_is_logged_once(client, tenant, caplog):
         "refused status=401 code=invalid_header path='/plain' scheme='bearer'"
     ]
     assert [r for r in caplog.records if r.name == "django.request"] == []  # not once more by Django
+
+
+@pytest.mark.parametrize(
+    ("prepare", "claims", "level", "code", "prefix"),
+    [
+        pytest.param(None, {"aud": "https://x.example.com"}, logging.INFO, "invalid_claims", "unverified_", id="401"),
+        pytest.param(None, {"scope": "openid"}, logging.INFO, "insufficient_scope", "", id="403"),
+        pytest.param(tenant_down, {}, logging.WARNING, "jwks_unavailable", "unverified_", id="503"),
+    ],
+)
+@pytest.mark.parametrize("url", ["/plain-scoped", "/async-scoped", "/adrf"])
+def test_refusal_with_a_token_is_logged_once_with_its_kid_iss_and_sub_never_the_token(
+    client, get_async, tenant, make_token, settings, caplog, url, prepare, claims, level, code, prefix
+):
+    """As on the DRF views: one line (INFO, WARNING for a 503) with the code, the path and what the token says
+    (``unverified_`` while its signature is not checked); the token nowhere, and no second line from Django."""
+    if prepare is not None:
+        prepare(settings, tenant)
+    token = make_token(**claims)
+    with caplog.at_level(logging.INFO):
+        (client.get if SURFACES[url] == "sync" else get_async)(url, HTTP_AUTHORIZATION=f"Bearer {token}")
+    refusals = [r for r in caplog.records if r.getMessage().startswith("refused")]
+    assert [r.levelno for r in refusals] == [level]
+    message = refusals[0].getMessage()
+    assert f"code={code} " in message
+    assert f"path='{url}'" in message
+    assert f" {prefix}kid='key-1'" in message
+    assert f" {prefix}iss='{ISSUER}'" in message
+    assert f" {prefix}sub='auth0|user-1'" in message
+    assert token.split(".")[2] not in caplog.text
+    assert [r for r in caplog.records if r.name == "django.request"] == []
+
+
+def test_decorated_view_expired_token_and_unavailable_keys(client, tenant, bearer, fake_time):
+    assert_refused(client.get("/plain", **bearer(exp=1)), 401, "token_expired")
+    tenant.respond = lambda server: None  # the tenant drops every connection from now on
+    response = client.get("/plain", **bearer(kid="rotated"))
+    fake_time.advance(60)
+    response = client.get("/plain", **bearer(kid="rotated-again"))
+    assert_refused(response, 503, "jwks_unavailable")
+    assert int(response["Retry-After"]) >= 1
 
 
 @pytest.mark.parametrize(
