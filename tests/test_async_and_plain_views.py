@@ -14,13 +14,14 @@ from typing import ClassVar
 import pytest
 from adrf.views import APIView as AsyncAPIView
 from asgiref.sync import ThreadSensitiveContext, async_to_sync
+from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.http import JsonResponse
 from django.urls import path
 from rest_framework.response import Response
 
 import authn
-from authn.authentication import Auth0JWTAuthentication
+from authn.authentication import Auth0JWTAuthentication, Auth0UserAuthentication
 from authn.decorators import auth0_required
 from authn.errors import AuthnError
 from authn.permissions import HasScope
@@ -76,6 +77,13 @@ class AsyncScopedApi(AsyncAPIView):
         return Response({"written": True})
 
 
+class AsyncUserApi(AsyncAPIView):
+    authentication_classes = (Auth0UserAuthentication,)
+
+    async def get(self, request):
+        return Response({"username": request.user.get_username(), "model": type(request.user).__name__})
+
+
 urlpatterns = [
     path("plain", plain),
     path("plain-scoped", plain_scoped),
@@ -83,6 +91,7 @@ urlpatterns = [
     path("direct", direct),
     path("direct-async", direct_async),
     path("adrf", AsyncScopedApi.as_view()),
+    path("adrf-user", AsyncUserApi.as_view()),
     path("public-async", public_async),
 ]
 pytestmark = pytest.mark.urls(__name__)
@@ -378,3 +387,11 @@ def test_adrf_async_view_with_authns_classes(get_async, post_async, bearer):
         'Bearer realm="api", error="insufficient_scope", scope="write:messages"',
     )
     assert_refused(get_async("/adrf"), 401, "authorization_header_missing", CREDENTIALS_CHALLENGE)
+
+
+@pytest.mark.django_db
+def test_adrf_async_view_with_user_authentication_gets_the_users_row(get_async, bearer):
+    """``Auth0UserAuthentication`` works in adrf's async views too: ``request.user`` is the user model's row."""
+    response = get_async("/adrf-user", **bearer(sub="auth0|adrf-user"))
+    assert response.json() == {"username": "auth0|adrf-user", "model": "User"}
+    assert User.objects.filter(username="auth0|adrf-user").count() == 1
