@@ -98,16 +98,28 @@ def test_ninja_permissions_claim_grants_the_scope(base, make_token):
 
 
 @pytest.mark.parametrize(
-    ("authorization", "code", "challenge"),
+    ("changes", "authorization", "code", "challenge"),
     [
-        pytest.param(None, "authorization_header_missing", NO_CREDENTIALS, id="missing-header"),
-        pytest.param("Basic dXNlcjpwYXNz", "invalid_header", INVALID_REQUEST, id="malformed-header"),
-        pytest.param("Bearer x.y.z", "invalid_header", INVALID_TOKEN, id="bad-token"),
-        pytest.param({"exp": 1}, "token_expired", INVALID_TOKEN, id="expired"),
-        pytest.param({"aud": "https://other.example.com"}, "invalid_claims", INVALID_TOKEN, id="wrong-audience"),
+        pytest.param({}, None, "authorization_header_missing", NO_CREDENTIALS, id="missing-header"),
+        pytest.param({}, "Basic dXNlcjpwYXNz", "invalid_header", INVALID_REQUEST, id="malformed-header"),
+        pytest.param({}, "Bearer x.y.z", "invalid_header", INVALID_TOKEN, id="bad-token"),
+        pytest.param({}, "Bearer " + "a" * 9000, "invalid_header", INVALID_TOKEN, id="oversized-header"),
+        pytest.param({}, {"exp": 1}, "token_expired", INVALID_TOKEN, id="expired"),
+        pytest.param({}, {"aud": "https://other.example.com"}, "invalid_claims", INVALID_TOKEN, id="wrong-audience"),
+        pytest.param({}, {"iss": "https://evil.example.com/"}, "invalid_claims", INVALID_TOKEN, id="wrong-issuer"),
+        pytest.param({"AUTH0_ORGANIZATIONS": ["org_abc", "acme"]}, {"org_id": "org_other", "org_name": "other"},
+                     "invalid_claims", INVALID_TOKEN, id="organization-not-listed"),
+        pytest.param({}, {"cnf": {"jkt": ProofKey().thumbprint}}, "invalid_header",
+                     f'{INVALID_TOKEN}, DPoP algs="ES256"', id="dpop-bound-token-as-bearer"),
+        pytest.param({}, {"cnf": {"x5t#S256": certificate_thumbprint(CLIENT)}}, "invalid_header", INVALID_TOKEN,
+                     id="certificate-bound-token-as-bearer"),
     ],
-)
-def test_ninja_refusal_is_401_with_code_and_challenge(base, make_token, authorization, code, challenge):
+)  # fmt: skip
+def test_ninja_refusal_is_401_with_code_and_challenge(
+    base, make_token, settings, changes, authorization, code, challenge
+):
+    for name, value in changes.items():
+        setattr(settings, name, value)
     if isinstance(authorization, dict):
         authorization = f"Bearer {make_token(**authorization)}"
     headers = {} if authorization is None else {"Authorization": authorization}
