@@ -190,20 +190,32 @@ def test_ninja_mtls_bound_token_needs_its_certificate(base, make_token, settings
 
 
 @pytest.mark.parametrize(
-    ("path", "claims", "level", "code"),
+    ("path", "claims", "level", "code", "prefix"),
     [
-        pytest.param("/private", {"aud": "https://x.example.com"}, logging.INFO, "invalid_claims", id="401"),
-        pytest.param("/private-scoped", {"scope": "openid"}, logging.INFO, "insufficient_scope", id="403"),
+        pytest.param("/private", {"aud": "https://x.example.com"}, logging.INFO, "invalid_claims", "unverified_",
+                     id="401"),
+        pytest.param("/private-scoped", {"scope": "openid"}, logging.INFO, "insufficient_scope", "", id="403"),
+        pytest.param("/private", "down", logging.WARNING, "jwks_unavailable", "unverified_", id="503"),
     ],
-)
-def test_ninja_refusal_is_logged_once_without_the_token(base, make_token, caplog, path, claims, level, code):
-    token = make_token(**claims)
+)  # fmt: skip
+def test_ninja_refusal_is_logged_once_without_the_token(
+    base, tenant, make_token, caplog, path, claims, level, code, prefix
+):
+    """One line (INFO, WARNING for a 503) with the code, the path and the token's kid, iss and sub (``unverified_``
+    while its signature is not checked); never the token."""
+    if claims == "down":
+        tenant.respond = serve(500, "down")
+    token = make_token(**(claims if isinstance(claims, dict) else {}))
     with caplog.at_level(logging.INFO):
         send(f"{base}{path}", **bearer(token))
     refusals = [r for r in caplog.records if "refused" in r.getMessage()]
     assert [r.levelno for r in refusals] == [level]
-    assert f"code={code}" in refusals[0].getMessage()
-    assert f"path='{base}{path}'" in refusals[0].getMessage()
+    message = refusals[0].getMessage()
+    assert f"code={code}" in message
+    assert f"path='{base}{path}'" in message
+    assert f" {prefix}kid='key-1'" in message
+    assert f" {prefix}iss='{ISSUER}'" in message
+    assert f" {prefix}sub='auth0|user-1'" in message
     assert [r for r in caplog.records if r.name == "django.request"] == []  # not once more by Django
     assert token.split(".")[2] not in caplog.text
 
