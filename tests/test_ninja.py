@@ -164,6 +164,20 @@ def test_ninja_dpop_bound_token_with_its_proof_is_200_and_a_replay_is_401(base, 
     assert_refused(send(path, **headers), 401, "invalid_dpop_proof", PROOF_REFUSED)
 
 
+def test_ninja_dpop_proof_without_the_nonce_is_answered_with_one(base, make_token, settings):
+    """With nonces on, a proof without ours is 401 ``use_dpop_nonce`` carrying a ``DPoP-Nonce`` to retry with."""
+    settings.AUTH0_DPOP_NONCE = True
+    key = ProofKey()
+    token = make_token(cnf={"jkt": key.thumbprint})
+    path = f"{base}/private-scoped"
+    headers = {"Authorization": f"DPoP {token}", "DPoP": key.proof("GET", f"http://testserver{path}", token=token)}
+    refused = send(path, **headers)
+    assert_refused(refused, 401, "use_dpop_nonce", 'DPoP error="use_dpop_nonce", algs="ES256"')
+    nonce = refused["DPoP-Nonce"]
+    headers["DPoP"] = key.proof("GET", f"http://testserver{path}", token=token, nonce=nonce)
+    assert send(path, **headers).status_code == 200
+
+
 def test_ninja_dpop_bound_token_without_the_scope_is_challenged_for_dpop(base, make_token):
     key = ProofKey()
     token = make_token(cnf={"jkt": key.thumbprint}, scope="openid")
