@@ -198,6 +198,21 @@ REFUSALS = [
         f'{INVALID_TOKEN}, DPoP algs="ES256"',
         id="dpop-bound-without-proof",
     ),
+    pytest.param(
+        lambda t: Offer(authorization(f"Bearer {t(iss='https://evil.example.com/')}")),
+        "invalid_claims",
+        INVALID_TOKEN,
+        id="other-issuer",
+    ),
+    pytest.param(
+        lambda t: Offer(authorization(f"Bearer {t(cnf={'x5t#S256': 'abc'})}")),
+        "invalid_header",
+        INVALID_TOKEN,
+        id="certificate-bound-without-certificate",
+    ),
+    pytest.param(
+        lambda t: Offer(authorization("Bearer " + "a" * 9000)), "invalid_header", INVALID_TOKEN, id="oversized-header"
+    ),
     pytest.param(lambda t: Offer(authorization("Basic dTpw")), "invalid_header", INVALID_REQUEST, id="basic"),
     pytest.param(
         lambda t: Offer([], (BEARER_SUBPROTOCOL, t(exp=1))), "token_expired", INVALID_TOKEN, id="subprotocol-expired"
@@ -223,14 +238,23 @@ REFUSALS = [
 ]
 
 
+def credentials(offer: Offer) -> list[str]:
+    """What ``offer`` carries that a log must never hold: the Authorization header's credentials, the tokens
+    offered as subprotocols."""
+    sent = [value.decode().rpartition(" ")[2] for name, value in offer.headers if name == b"authorization"]
+    return [*sent, *(protocol for protocol in offer.subprotocols if protocol != BEARER_SUBPROTOCOL)]
+
+
 @pytest.mark.parametrize(("offer", "code", "challenge"), REFUSALS)
 def test_refused_handshake_is_closed_before_accept_and_logged_once(tenant, make_token, caplog, offer, code, challenge):
     caplog.set_level("INFO", logger="authn")
-    done = handshake(offer(make_token))
+    offered = offer(make_token)
+    done = handshake(offered)
     assert done.accepted is False
     [line] = refusal_lines(caplog)
     assert f"code={code} " in line
     assert f"path='{PATH}'" in line
+    assert not [credential for credential in credentials(offered) if credential in caplog.text]
 
 
 @pytest.mark.parametrize(("offer", "code", "challenge"), REFUSALS)
