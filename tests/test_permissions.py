@@ -60,6 +60,23 @@ urlpatterns = [
             required_alternate_scopes={"GET": [["tier:gold"], ["tier:silver"]]},
         ),
     ),
+    path(
+        "alternatives-per-method",
+        view(
+            "AlternativesPerMethod",
+            permission_classes=[HasScope],
+            required_alternate_scopes={"GET": [["read:all"], ["read:own"]], "post": [["write:all"]], "DELETE": []},
+        ),
+    ),
+    path(
+        "both-per-method",
+        view(
+            "BothPerMethod",
+            permission_classes=[HasScope],
+            required_scopes={"GET": ["read:messages"]},
+            required_alternate_scopes=[["tier:gold"], ["tier:silver"]],
+        ),
+    ),
     path("either-scope", view("Either", permission_classes=[requires_scopes("a") | requires_scopes("b")])),
     path("admin-or-scope", view("AdminOrScope", permission_classes=[IsAdminUser | requires_scopes("admin:all")])),
     path(
@@ -187,6 +204,46 @@ def test_has_scope_both_need_the_required_and_one_alternative(send, handler):
     assert_insufficient(send("GET", "both", scope="tier:gold"), handler, scope="read:messages tier:gold")
     assert_insufficient(send("GET", "both", scope="read:messages"), handler, scope="read:messages tier:gold")
     assert_insufficient(send("POST", "both", scope="read:messages tier:gold"), handler)  # alternatives name no POST
+
+
+@pytest.mark.parametrize(
+    ("method", "scope", "status", "named"),
+    [
+        pytest.param("GET", "read:own", 200, None, id="get-one-alternative"),
+        pytest.param("HEAD", "read:all", 200, None, id="head-follows-get"),
+        pytest.param("HEAD", "write:all", 403, "read:all", id="head-without-gets-alternatives"),
+        pytest.param("POST", "write:all", 200, None, id="post-key-lower-case"),
+        pytest.param("POST", "read:all read:own", 403, "write:all", id="post-with-gets-alternatives"),
+        pytest.param("DELETE", "", 200, None, id="method-with-no-alternatives-takes-any-token"),
+        pytest.param("PUT", "read:all read:own write:all", 403, "", id="method-it-does-not-name"),
+    ],
+)
+def test_has_scope_alternatives_by_method(send, handler, method, scope, status, named):
+    """``required_alternate_scopes`` as a dict: each method's alternatives, ``HEAD`` following ``GET``, a method
+    it does not name refused."""
+    response = send(method, "alternatives-per-method", scope=scope)
+    assert response.status_code == status
+    if status == 403:  # a HEAD answer has no body to carry the code: its status and challenge say it
+        assert_insufficient(response, handler if method != "HEAD" else "stock", scope=named)
+
+
+@pytest.mark.parametrize(
+    ("method", "scope", "status", "named"),
+    [
+        pytest.param("GET", "read:messages tier:silver", 200, None, id="required-and-an-alternative"),
+        pytest.param("GET", "tier:gold", 403, "read:messages tier:gold", id="an-alternative-alone"),
+        pytest.param("GET", "read:messages", 403, "read:messages tier:gold", id="required-alone"),
+        pytest.param("HEAD", "read:messages tier:gold", 200, None, id="head-follows-get"),
+        pytest.param("POST", "read:messages tier:gold", 403, "", id="method-the-required-dict-does-not-name"),
+    ],
+)
+def test_has_scope_required_by_method_and_alternatives_list_need_both(send, handler, method, scope, status, named):
+    """Both declared, the method's ``required_scopes`` and one alternative are needed; a method the dict does not
+    name is refused, whatever alternative the token holds."""
+    response = send(method, "both-per-method", scope=scope)
+    assert response.status_code == status
+    if status == 403:
+        assert_insufficient(response, handler, scope=named)
 
 
 def test_has_scope_without_a_token_is_left_to_drf_as_401(api, tenant):
