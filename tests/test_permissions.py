@@ -94,6 +94,7 @@ urlpatterns = [
     ),
     path("claim-equals", view("ClaimEquals", permission_classes=[requires_claim("org_id", equals="org_abc")])),
     path("claim-includes", view("ClaimIncludes", permission_classes=[requires_claim("roles", includes="editor")])),
+    path("claim-includes-number", view("IncludesNumber", permission_classes=[requires_claim("levels", includes=1)])),
     path(
         "claim-check",
         view("ClaimCheck", permission_classes=[requires_claim("age", check=lambda age: age >= 18)]),
@@ -385,6 +386,9 @@ def test_composition_without_a_token_is_401(api, tenant):
         pytest.param("claim-includes", {"roles": "viewer editors"}, 403, id="includes-never-a-substring"),
         pytest.param("claim-includes", {"roles": ["editor-in-chief"]}, 403, id="includes-never-a-prefix"),
         pytest.param("claim-includes", {"roles": {"editor": True}}, 403, id="includes-an-object"),
+        pytest.param("claim-includes-number", {"levels": [2, 1]}, 200, id="includes-a-number-entry"),
+        pytest.param("claim-includes-number", {"levels": [True]}, 403, id="includes-true-is-no-1"),
+        pytest.param("claim-includes-number", {"levels": [1.5, "1"]}, 403, id="includes-no-other-number-or-text"),
         pytest.param("claim-check", {"age": 30}, 200, id="check-passes"),
         pytest.param("claim-check", {"age": 12}, 403, id="check-fails"),
         pytest.param("claim-check", {"age": "thirty"}, 403, id="check-raises-type-error"),
