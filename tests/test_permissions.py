@@ -411,6 +411,7 @@ def test_requires_claim(send, handler, url, claims, status):
         pytest.param({"org_id": "org_xyz", "org_name": "other"}, 403, id="another"),
         pytest.param({"org_id": "acme"}, 403, id="a-name-is-no-id"),
         pytest.param({"org_name": "org_abc"}, 403, id="an-id-is-no-name"),
+        pytest.param({"org_id": "ORG_ABC"}, 403, id="an-id-is-never-lower-cased"),
         pytest.param({}, 403, id="none"),
     ],
 )
@@ -426,7 +427,11 @@ def test_requires_organization(send, handler, claims, status):
     [
         pytest.param({"org_id": "org_abc"}, 200, id="listed-id"),
         pytest.param({"org_name": "Acme"}, 200, id="listed-name"),
+        pytest.param({"org_name": "ACME"}, 200, id="listed-name-lower-cased"),
         pytest.param({"org_id": "org_other"}, 401, id="another-organization"),
+        pytest.param({"org_id": "ORG_ABC"}, 401, id="an-id-is-never-lower-cased"),
+        pytest.param({"org_name": "org_abc"}, 401, id="an-id-is-no-name"),
+        pytest.param({"org_id": "acme"}, 401, id="a-name-is-no-id"),
         pytest.param({}, 401, id="no-organization"),
     ],
 )
