@@ -1232,6 +1232,7 @@ def test_dpop_refusal_log_names_the_scheme_and_never_the_token_or_proof(send, ke
         pytest.param(lambda c: ("DPoP", c.token, c.proof(htm="POST")), id="proof-for-another-method"),
         pytest.param(lambda c: ("DPoP", c.token, None), id="no-proof"),
         pytest.param(lambda c: ("DPoP", c.make_token(), c.key.proof("GET", URL)), id="unbound-token-as-dpop"),
+        pytest.param(lambda c: ("Bearer", c.bound(**{"x5t#S256": "abc"}), None), id="certificate-bound-without-it"),
     ],
 )
 def test_binding_refusal_log_names_the_tokens_kid_iss_and_sub(send, case, caplog, build):
