@@ -351,6 +351,7 @@ def test_composition_grants_as_its_operators_say(send, url, scope, status):
         pytest.param("either-scope", "c", id="or-of-scopes"),
         pytest.param("admin-or-scope", "", id="drf-class-or-scope"),
         pytest.param("drf-holder-and-scope", "", id="drf-holder-and-ours"),
+        pytest.param("not-scope", "banned", id="negation"),
     ],
 )
 def test_composed_refusal_is_insufficient_scope_with_its_challenge(send, handler, url, scope):
