@@ -92,21 +92,32 @@ def test_every_path_answers_both_forms_without_redirect(call, tenant, make_token
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", PATHS + [p + "/" for p in PATHS])
 def test_head_works_wherever_get_does(api, tenant, make_token, path):
     response = api.head(path, HTTP_AUTHORIZATION=f"Bearer {make_token()}")
     assert response.status_code == 200
     assert response.content == b""
 
 
-def test_head_private_without_token_is_401(api, tenant):
-    response = api.head("/api/private")
-    assert response.status_code == 401
-    assert response["WWW-Authenticate"] == NO_CREDENTIALS_CHALLENGE
+@pytest.mark.parametrize(
+    ("path", "claims", "status", "challenge"),
+    [
+        pytest.param("/api/private", None, 401, NO_CREDENTIALS_CHALLENGE, id="private-without-token"),
+        pytest.param("/api/private/", {"exp": 1}, 401, f'{BARE_CHALLENGE}, error="invalid_token"', id="expired"),
+        pytest.param("/api/private-scoped", {"scope": "openid"}, 403,
+                     f'{BARE_CHALLENGE}, error="insufficient_scope", scope="read:messages"', id="without-the-scope"),
+    ],
+)  # fmt: skip
+def test_head_refusal_has_the_status_and_challenge_of_get(api, tenant, make_token, path, claims, status, challenge):
+    headers = {} if claims is None else {"HTTP_AUTHORIZATION": f"Bearer {make_token(**claims)}"}
+    response = api.head(path, **headers)
+    assert response.status_code == status
+    assert response["WWW-Authenticate"] == challenge
+    assert response.content == b""
 
 
-@pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
+@pytest.mark.parametrize("path", PATHS + [p + "/" for p in PATHS])
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options", "trace"])
 @pytest.mark.parametrize("with_token", [True, False], ids=["token", "no-token"])
 def test_other_methods_are_405(api, tenant, make_token, path, method, with_token):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {make_token()}"} if with_token else {}
@@ -195,7 +206,7 @@ def test_admin_login_page_renders(api):
 # -- refusals ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/api/private", "/api/private-scoped"])
+@pytest.mark.parametrize("path", ["/api/private", "/api/private-scoped", "/api/private/", "/api/private-scoped/"])
 def test_missing_header_is_401_without_error_attribute(call, tenant, path):
     response = call(path)
     assert_error(response, 401, "authorization_header_missing")

@@ -8,22 +8,26 @@ Routed by this module's URLconf; sync views through Django's test client, async 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import ClassVar
 
 import pytest
 from adrf.views import APIView as AsyncAPIView
 from asgiref.sync import ThreadSensitiveContext, async_to_sync
+from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.http import JsonResponse
 from django.urls import path
 from rest_framework.response import Response
 
 import authn
-from authn.authentication import Auth0JWTAuthentication
+from authn.authentication import Auth0JWTAuthentication, Auth0UserAuthentication
 from authn.decorators import auth0_required
 from authn.errors import AuthnError
 from authn.permissions import HasScope
-from tests.support.tenant import ISSUER
+from tests.support.dpop_client import ProofKey
+from tests.support.refusals import assert_logged_once
+from tests.support.tenant import ISSUER, serve
 
 
 @auth0_required
@@ -54,7 +58,7 @@ async def direct_async(request):
     try:
         token = await authn.averify(request)
     except AuthnError as error:
-        return JsonResponse({"status": error.status, **error.body})
+        return JsonResponse({"status": error.status, **error.body, "headers": error.headers})
     return JsonResponse({"iss": token.issuer})
 
 
@@ -74,6 +78,13 @@ class AsyncScopedApi(AsyncAPIView):
         return Response({"written": True})
 
 
+class AsyncUserApi(AsyncAPIView):
+    authentication_classes = (Auth0UserAuthentication,)
+
+    async def get(self, request):
+        return Response({"username": request.user.get_username(), "model": type(request.user).__name__})
+
+
 urlpatterns = [
     path("plain", plain),
     path("plain-scoped", plain_scoped),
@@ -81,11 +92,15 @@ urlpatterns = [
     path("direct", direct),
     path("direct-async", direct_async),
     path("adrf", AsyncScopedApi.as_view()),
+    path("adrf-user", AsyncUserApi.as_view()),
     path("public-async", public_async),
 ]
 pytestmark = pytest.mark.urls(__name__)
 
 CREDENTIALS_CHALLENGE = 'Bearer realm="api", DPoP algs="ES256"'
+INVALID_REQUEST = 'Bearer realm="api", error="invalid_request"'
+INVALID_TOKEN = 'Bearer realm="api", error="invalid_token"'
+DPOP_KEY = ProofKey()
 
 
 @pytest.fixture
@@ -96,10 +111,10 @@ def bearer(tenant, make_token):
 
 def through_asgi(send):
     """``send``, a method of Django's ``AsyncClient`` (its ASGI handler, as an async view is served), called
-    with the ``HTTP_AUTHORIZATION=`` the sync client takes; the response once it has come."""
+    with the ``HTTP_AUTHORIZATION=`` (and other ``HTTP_*``) the sync client takes; the response once it has come."""
 
-    def request(url, HTTP_AUTHORIZATION=None):
-        headers = {"Authorization": HTTP_AUTHORIZATION} if HTTP_AUTHORIZATION else {}
+    def request(url, **meta):
+        headers = {name.removeprefix("HTTP_").replace("_", "-"): value for name, value in meta.items() if value}
         return async_to_sync(send)(url, headers=headers)
 
     return request
@@ -140,29 +155,110 @@ def test_decorated_view_scopes_are_all_required(client, bearer):
     )
 
 
-@pytest.mark.parametrize(
-    ("headers", "status", "code", "challenge"),
-    [
-        pytest.param({}, 401, "authorization_header_missing", CREDENTIALS_CHALLENGE, id="no-header"),
-        pytest.param(
-            {"HTTP_AUTHORIZATION": "Basic eDp5"},
-            401,
-            "invalid_header",
-            'Bearer realm="api", error="invalid_request"',
-            id="other-scheme",
-        ),
-        pytest.param(
-            {"HTTP_AUTHORIZATION": "Bearer a.b.c"},
-            401,
-            "invalid_header",
-            'Bearer realm="api", error="invalid_token"',
-            id="malformed-token",
-        ),
-    ],
-)
-@pytest.mark.parametrize("url", ["/plain", "/plain-scoped"])
-def test_decorated_view_refusals_are_authns(client, tenant, url, headers, status, code, challenge):
-    assert_refused(client.get(url, **headers), status, code, challenge)
+# Each surface of this module, and the client serving it: sync views through the test client, async ones
+# through AsyncClient. The direct views answer 200 with what the refusal told them (its status, body, headers).
+SURFACES = {
+    "/plain": "sync",
+    "/plain-scoped": "sync",
+    "/async-scoped": "async",
+    "/adrf": "async",
+    "/direct": "sync",
+    "/direct-async": "async",
+}
+
+
+def no_credentials(make_token, url):
+    return {}
+
+
+def authorization(value):
+    return lambda make_token, url: {"HTTP_AUTHORIZATION": value}
+
+
+def bearer_of(**claims):
+    return lambda make_token, url: {"HTTP_AUTHORIZATION": f"Bearer {make_token(**claims)}"}
+
+
+def dpop_without_nonce(make_token, url):
+    token = make_token(cnf={"jkt": DPOP_KEY.thumbprint})
+    return {
+        "HTTP_AUTHORIZATION": f"DPoP {token}",
+        "HTTP_DPOP": DPOP_KEY.proof("GET", f"http://testserver{url}", token=token),
+    }
+
+
+def organizations(*entries):
+    def prepare(settings, tenant):
+        settings.AUTH0_ORGANIZATIONS = list(entries)
+
+    return prepare
+
+
+def tenant_down(settings, tenant):
+    tenant.respond = serve(500, "down")
+
+
+def nonces_on(settings, tenant):
+    settings.AUTH0_DPOP_NONCE = True
+
+
+def refusal_of(url, response):
+    """(status, body, headers) of a refusal: the response's own, or what a direct view was told."""
+    if url.startswith("/direct"):
+        told = response.json()
+        return told["status"], {"code": told["code"], "description": told["description"]}, told["headers"]
+    assert response["Content-Type"] == "application/json"
+    headers = {name: response[name] for name in ("WWW-Authenticate", "Retry-After", "DPoP-Nonce") if name in response}
+    return response.status_code, response.json(), headers
+
+
+# The error table, row by row: what the request carries (after ``prepare(settings, tenant)``), and its answer.
+REFUSALS = [
+    pytest.param(None, no_credentials, 401, "authorization_header_missing", CREDENTIALS_CHALLENGE, id="no-header"),
+    pytest.param(None, authorization("Basic eDp5"), 401, "invalid_header", INVALID_REQUEST, id="other-scheme"),
+    pytest.param(None, authorization("Bearer a.b.c"), 401, "invalid_header", INVALID_TOKEN, id="malformed-token"),
+    pytest.param(None, authorization("Bearer " + "a" * 9000), 401, "invalid_header", INVALID_TOKEN, id="oversized"),
+    pytest.param(None, bearer_of(exp=1), 401, "token_expired", INVALID_TOKEN, id="expired"),
+    pytest.param(None, bearer_of(aud="https://other.example.com"), 401, "invalid_claims", INVALID_TOKEN,
+                 id="other-audience"),
+    pytest.param(None, bearer_of(iss="https://evil.example.com/"), 401, "invalid_claims", INVALID_TOKEN,
+                 id="other-issuer"),
+    pytest.param(organizations("org_abc", "acme"), bearer_of(org_id="org_other", org_name="other"), 401,
+                 "invalid_claims", INVALID_TOKEN, id="organization-not-listed"),
+    pytest.param(None, bearer_of(cnf={"jkt": DPOP_KEY.thumbprint}), 401, "invalid_header",
+                 f'{INVALID_TOKEN}, DPoP algs="ES256"', id="dpop-bound-token-as-bearer"),
+    pytest.param(None, bearer_of(cnf={"x5t#S256": "abc"}), 401, "invalid_header", INVALID_TOKEN,
+                 id="certificate-bound-token-as-bearer"),
+    pytest.param(nonces_on, dpop_without_nonce, 401, "use_dpop_nonce", 'DPoP error="use_dpop_nonce", algs="ES256"',
+                 id="dpop-proof-without-nonce"),
+    pytest.param(tenant_down, bearer_of(), 503, "jwks_unavailable", None, id="tenant-down"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("prepare", "sent", "status", "code", "challenge"), REFUSALS)
+@pytest.mark.parametrize("url", list(SURFACES))
+def test_refusal_is_the_drf_views_on_every_surface(
+    client, get_async, tenant, make_token, settings, tmp_path, url, prepare, sent, status, code, challenge
+):
+    """The decorator (sync and ``async def``), adrf, and ``authn.verify`` / ``averify`` called directly refuse
+    each request as the DRF views do: the same status, ``{code, description}`` body and ``WWW-Authenticate``;
+    ``Retry-After`` when the keys cannot be had, ``DPoP-Nonce`` when a nonce is asked for; never the token."""
+    settings.AUTH0_DPOP_REPLAY_FILE = str(tmp_path / "jti.sqlite3")
+    if prepare is not None:
+        prepare(settings, tenant)
+    meta = sent(make_token, url)
+    response = (client.get if SURFACES[url] == "sync" else get_async)(url, **meta)
+    answered, body, headers = refusal_of(url, response)
+    assert answered == status
+    assert set(body) == {"code", "description"}
+    assert body["code"] == code
+    assert headers.get("WWW-Authenticate") == challenge
+    if status == 503:
+        assert int(headers["Retry-After"]) >= 1
+    if code == "use_dpop_nonce":
+        assert headers["DPoP-Nonce"]
+    credential = meta.get("HTTP_AUTHORIZATION", "").rpartition(" ")[2]
+    assert not credential or credential not in response.content.decode()
 
 
 def test_decorated_view_refusal_is_logged_once(client, tenant, caplog):
@@ -171,6 +267,28 @@ def test_decorated_view_refusal_is_logged_once(client, tenant, caplog):
         "refused status=401 code=invalid_header path='/plain' scheme='bearer'"
     ]
     assert [r for r in caplog.records if r.name == "django.request"] == []  # not once more by Django
+
+
+@pytest.mark.parametrize(
+    ("prepare", "claims", "level", "code", "prefix"),
+    [
+        pytest.param(None, {"aud": "https://x.example.com"}, logging.INFO, "invalid_claims", "unverified_", id="401"),
+        pytest.param(None, {"scope": "openid"}, logging.INFO, "insufficient_scope", "", id="403"),
+        pytest.param(tenant_down, {}, logging.WARNING, "jwks_unavailable", "unverified_", id="503"),
+    ],
+)
+@pytest.mark.parametrize("url", ["/plain-scoped", "/async-scoped", "/adrf"])
+def test_refusal_with_a_token_is_logged_once_with_its_kid_iss_and_sub_never_the_token(
+    client, get_async, tenant, make_token, settings, caplog, url, prepare, claims, level, code, prefix
+):
+    """As on the DRF views: one line (INFO, WARNING for a 503) with the code, the path and what the token says
+    (``unverified_`` while its signature is not checked); the token nowhere, and no second line from Django."""
+    if prepare is not None:
+        prepare(settings, tenant)
+    token = make_token(**claims)
+    with caplog.at_level(logging.INFO):
+        (client.get if SURFACES[url] == "sync" else get_async)(url, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert_logged_once(caplog, level=level, code=code, path=url, token=token, prefix=prefix)
 
 
 def test_decorated_view_expired_token_and_unavailable_keys(client, tenant, bearer, fake_time):
@@ -261,3 +379,11 @@ def test_adrf_async_view_with_authns_classes(get_async, post_async, bearer):
         'Bearer realm="api", error="insufficient_scope", scope="write:messages"',
     )
     assert_refused(get_async("/adrf"), 401, "authorization_header_missing", CREDENTIALS_CHALLENGE)
+
+
+@pytest.mark.django_db
+def test_adrf_async_view_with_user_authentication_gets_the_users_row(get_async, bearer):
+    """``Auth0UserAuthentication`` works in adrf's async views too: ``request.user`` is the user model's row."""
+    response = get_async("/adrf-user", **bearer(sub="auth0|adrf-user"))
+    assert response.json() == {"username": "auth0|adrf-user", "model": "User"}
+    assert User.objects.filter(username="auth0|adrf-user").count() == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from tests.support.browser import CHROMIUM_ARGS, chromium_or_skip
 from tests.support.dpop_client import ProofKey
 from tests.support.network import free_port
 from tests.support.servers import Server, assert_clean, start, stop, tenant_env
+from tests.support.tenant import ISSUER, serve
 
 PATH = "/ws/subject"
 SUBJECT = "auth0|user-1"  # make_token's
@@ -198,6 +200,21 @@ REFUSALS = [
         f'{INVALID_TOKEN}, DPoP algs="ES256"',
         id="dpop-bound-without-proof",
     ),
+    pytest.param(
+        lambda t: Offer(authorization(f"Bearer {t(iss='https://evil.example.com/')}")),
+        "invalid_claims",
+        INVALID_TOKEN,
+        id="other-issuer",
+    ),
+    pytest.param(
+        lambda t: Offer(authorization(f"Bearer {t(cnf={'x5t#S256': 'abc'})}")),
+        "invalid_header",
+        INVALID_TOKEN,
+        id="certificate-bound-without-certificate",
+    ),
+    pytest.param(
+        lambda t: Offer(authorization("Bearer " + "a" * 9000)), "invalid_header", INVALID_TOKEN, id="oversized-header"
+    ),
     pytest.param(lambda t: Offer(authorization("Basic dTpw")), "invalid_header", INVALID_REQUEST, id="basic"),
     pytest.param(
         lambda t: Offer([], (BEARER_SUBPROTOCOL, t(exp=1))), "token_expired", INVALID_TOKEN, id="subprotocol-expired"
@@ -223,14 +240,23 @@ REFUSALS = [
 ]
 
 
+def credentials(offer: Offer) -> list[str]:
+    """What ``offer`` carries that a log must never hold: the Authorization header's credentials, the tokens
+    offered as subprotocols."""
+    sent = [value.decode().rpartition(" ")[2] for name, value in offer.headers if name == b"authorization"]
+    return [*sent, *(protocol for protocol in offer.subprotocols if protocol != BEARER_SUBPROTOCOL)]
+
+
 @pytest.mark.parametrize(("offer", "code", "challenge"), REFUSALS)
 def test_refused_handshake_is_closed_before_accept_and_logged_once(tenant, make_token, caplog, offer, code, challenge):
     caplog.set_level("INFO", logger="authn")
-    done = handshake(offer(make_token))
+    offered = offer(make_token)
+    done = handshake(offered)
     assert done.accepted is False
     [line] = refusal_lines(caplog)
     assert f"code={code} " in line
     assert f"path='{PATH}'" in line
+    assert not [credential for credential in credentials(offered) if credential in caplog.text]
 
 
 @pytest.mark.parametrize(("offer", "code", "challenge"), REFUSALS)
@@ -241,6 +267,43 @@ def test_refused_handshake_is_answered_with_the_denial_response(tenant, make_tok
     assert set(refused.body) == {"code", "description"}
     assert refused.headers["www-authenticate"] == challenge
     assert refused.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("offer", "level", "code"),
+    [
+        pytest.param(lambda t: Offer(authorization(f"Bearer {t(exp=1)}")), logging.INFO, "token_expired", id="header"),
+        pytest.param(
+            lambda t: Offer([], (BEARER_SUBPROTOCOL, t(aud="https://x"))), logging.INFO, "invalid_claims", id="offered"
+        ),
+        pytest.param(lambda t: Offer(authorization(f"Bearer {t()}")), logging.WARNING, "jwks_unavailable", id="503"),
+    ],
+)
+def test_refused_handshake_log_names_the_tokens_kid_iss_and_sub(tenant, make_token, caplog, offer, level, code):
+    """Like every refusal's line: INFO, WARNING for a 503, with what the token says (unverified: it was refused)."""
+    if code == "jwks_unavailable":
+        tenant.respond = serve(500, "down")
+    caplog.set_level("INFO", logger="authn")
+    denial(offer(make_token))
+    [record] = [r for r in caplog.records if r.getMessage().startswith("refused ")]
+    assert record.levelno == level
+    line = record.getMessage()
+    assert f"code={code} " in line
+    assert "unverified_kid='key-1'" in line
+    assert f"unverified_iss='{ISSUER}'" in line
+    assert f"unverified_sub='{SUBJECT}'" in line
+
+
+def test_handshake_of_an_organization_not_listed_is_refused_like_a_wrong_audience(tenant, settings, make_token, caplog):
+    """``AUTH0_ORGANIZATIONS`` holds for WebSockets too: 401 ``invalid_claims``, logged once; a listed one is in."""
+    settings.AUTH0_ORGANIZATIONS = ["org_abc", "acme"]
+    caplog.set_level("INFO", logger="authn")
+    refused = denial(Offer(authorization(f"Bearer {make_token(org_id='org_other', org_name='other')}")))
+    assert (refused.status, refused.body["code"]) == (401, "invalid_claims")
+    assert refused.headers["www-authenticate"] == INVALID_TOKEN
+    assert len(refusal_lines(caplog)) == 1
+    done = handshake(Offer(authorization(f"Bearer {make_token(org_name='Acme')}")))
+    assert (done.accepted, done.received) == (True, SUBJECT)
 
 
 def test_denial_response_never_echoes_the_token(tenant, make_token):

@@ -1226,6 +1226,28 @@ def test_dpop_refusal_log_names_the_scheme_and_never_the_token_or_proof(send, ke
 
 
 @pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda c: ("Bearer", c.token, None), id="bound-token-as-bearer"),
+        pytest.param(lambda c: ("DPoP", c.token, c.proof(htm="POST")), id="proof-for-another-method"),
+        pytest.param(lambda c: ("DPoP", c.token, None), id="no-proof"),
+        pytest.param(lambda c: ("DPoP", c.make_token(), c.key.proof("GET", URL)), id="unbound-token-as-dpop"),
+        pytest.param(lambda c: ("Bearer", c.bound(**{"x5t#S256": "abc"}), None), id="certificate-bound-without-it"),
+    ],
+)
+def test_binding_refusal_log_names_the_tokens_kid_iss_and_sub(send, case, caplog, build):
+    """A token refused for what the request fails to prove was parsed, its signature checked: its line names its
+    kid, iss and sub like any other refusal of a parseable token."""
+    scheme, token, proof = build(case)
+    with caplog.at_level(logging.INFO, logger="authn"):
+        assert send(token, proof, scheme=scheme).status_code == 401
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
+    assert "kid='key-1'" in line  # unverified_ or not: either says what the token names
+    assert f"iss='{ISSUER}'" in line
+    assert "sub='auth0|user-1'" in line
+
+
+@pytest.mark.parametrize(
     ("mode", "authorization", "logged"),
     [
         pytest.param("required", "Bearer {token}", "bearer", id="bearer-in-required-mode"),

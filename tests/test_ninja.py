@@ -21,6 +21,7 @@ from authn.ninja import Auth0Bearer, register
 from tests import ninja_urls
 from tests.support.dpop_client import ProofKey
 from tests.support.network import free_port
+from tests.support.refusals import assert_logged_once
 from tests.support.servers import Server, assert_clean, start, stop, tenant_env
 from tests.support.tenant import AUDIENCE, ISSUER, TenantServer, public_jwk, serve
 from tests.support.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
@@ -98,16 +99,28 @@ def test_ninja_permissions_claim_grants_the_scope(base, make_token):
 
 
 @pytest.mark.parametrize(
-    ("authorization", "code", "challenge"),
+    ("changes", "authorization", "code", "challenge"),
     [
-        pytest.param(None, "authorization_header_missing", NO_CREDENTIALS, id="missing-header"),
-        pytest.param("Basic dXNlcjpwYXNz", "invalid_header", INVALID_REQUEST, id="malformed-header"),
-        pytest.param("Bearer x.y.z", "invalid_header", INVALID_TOKEN, id="bad-token"),
-        pytest.param({"exp": 1}, "token_expired", INVALID_TOKEN, id="expired"),
-        pytest.param({"aud": "https://other.example.com"}, "invalid_claims", INVALID_TOKEN, id="wrong-audience"),
+        pytest.param({}, None, "authorization_header_missing", NO_CREDENTIALS, id="missing-header"),
+        pytest.param({}, "Basic dXNlcjpwYXNz", "invalid_header", INVALID_REQUEST, id="malformed-header"),
+        pytest.param({}, "Bearer x.y.z", "invalid_header", INVALID_TOKEN, id="bad-token"),
+        pytest.param({}, "Bearer " + "a" * 9000, "invalid_header", INVALID_TOKEN, id="oversized-header"),
+        pytest.param({}, {"exp": 1}, "token_expired", INVALID_TOKEN, id="expired"),
+        pytest.param({}, {"aud": "https://other.example.com"}, "invalid_claims", INVALID_TOKEN, id="wrong-audience"),
+        pytest.param({}, {"iss": "https://evil.example.com/"}, "invalid_claims", INVALID_TOKEN, id="wrong-issuer"),
+        pytest.param({"AUTH0_ORGANIZATIONS": ["org_abc", "acme"]}, {"org_id": "org_other", "org_name": "other"},
+                     "invalid_claims", INVALID_TOKEN, id="organization-not-listed"),
+        pytest.param({}, {"cnf": {"jkt": ProofKey().thumbprint}}, "invalid_header",
+                     f'{INVALID_TOKEN}, DPoP algs="ES256"', id="dpop-bound-token-as-bearer"),
+        pytest.param({}, {"cnf": {"x5t#S256": certificate_thumbprint(CLIENT)}}, "invalid_header", INVALID_TOKEN,
+                     id="certificate-bound-token-as-bearer"),
     ],
-)
-def test_ninja_refusal_is_401_with_code_and_challenge(base, make_token, authorization, code, challenge):
+)  # fmt: skip
+def test_ninja_refusal_is_401_with_code_and_challenge(
+    base, make_token, settings, changes, authorization, code, challenge
+):
+    for name, value in changes.items():
+        setattr(settings, name, value)
     if isinstance(authorization, dict):
         authorization = f"Bearer {make_token(**authorization)}"
     headers = {} if authorization is None else {"Authorization": authorization}
@@ -152,6 +165,20 @@ def test_ninja_dpop_bound_token_with_its_proof_is_200_and_a_replay_is_401(base, 
     assert_refused(send(path, **headers), 401, "invalid_dpop_proof", PROOF_REFUSED)
 
 
+def test_ninja_dpop_proof_without_the_nonce_is_answered_with_one(base, make_token, settings):
+    """With nonces on, a proof without ours is 401 ``use_dpop_nonce`` carrying a ``DPoP-Nonce`` to retry with."""
+    settings.AUTH0_DPOP_NONCE = True
+    key = ProofKey()
+    token = make_token(cnf={"jkt": key.thumbprint})
+    path = f"{base}/private-scoped"
+    headers = {"Authorization": f"DPoP {token}", "DPoP": key.proof("GET", f"http://testserver{path}", token=token)}
+    refused = send(path, **headers)
+    assert_refused(refused, 401, "use_dpop_nonce", 'DPoP error="use_dpop_nonce", algs="ES256"')
+    nonce = refused["DPoP-Nonce"]
+    headers["DPoP"] = key.proof("GET", f"http://testserver{path}", token=token, nonce=nonce)
+    assert send(path, **headers).status_code == 200
+
+
 def test_ninja_dpop_bound_token_without_the_scope_is_challenged_for_dpop(base, make_token):
     key = ProofKey()
     token = make_token(cnf={"jkt": key.thumbprint}, scope="openid")
@@ -178,22 +205,25 @@ def test_ninja_mtls_bound_token_needs_its_certificate(base, make_token, settings
 
 
 @pytest.mark.parametrize(
-    ("path", "claims", "level", "code"),
+    ("path", "claims", "level", "code", "prefix"),
     [
-        pytest.param("/private", {"aud": "https://x.example.com"}, logging.INFO, "invalid_claims", id="401"),
-        pytest.param("/private-scoped", {"scope": "openid"}, logging.INFO, "insufficient_scope", id="403"),
+        pytest.param("/private", {"aud": "https://x.example.com"}, logging.INFO, "invalid_claims", "unverified_",
+                     id="401"),
+        pytest.param("/private-scoped", {"scope": "openid"}, logging.INFO, "insufficient_scope", "", id="403"),
+        pytest.param("/private", "down", logging.WARNING, "jwks_unavailable", "unverified_", id="503"),
     ],
-)
-def test_ninja_refusal_is_logged_once_without_the_token(base, make_token, caplog, path, claims, level, code):
-    token = make_token(**claims)
+)  # fmt: skip
+def test_ninja_refusal_is_logged_once_without_the_token(
+    base, tenant, make_token, caplog, path, claims, level, code, prefix
+):
+    """One line (INFO, WARNING for a 503) with the code, the path and the token's kid, iss and sub (``unverified_``
+    while its signature is not checked); never the token."""
+    if claims == "down":
+        tenant.respond = serve(500, "down")
+    token = make_token(**(claims if isinstance(claims, dict) else {}))
     with caplog.at_level(logging.INFO):
         send(f"{base}{path}", **bearer(token))
-    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
-    assert [r.levelno for r in refusals] == [level]
-    assert f"code={code}" in refusals[0].getMessage()
-    assert f"path='{base}{path}'" in refusals[0].getMessage()
-    assert [r for r in caplog.records if r.name == "django.request"] == []  # not once more by Django
-    assert token.split(".")[2] not in caplog.text
+    assert_logged_once(caplog, level=level, code=code, path=f"{base}{path}", token=token, prefix=prefix)
 
 
 def test_ninja_register_twice_still_answers_and_logs_once(make_token, caplog):

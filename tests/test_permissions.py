@@ -60,6 +60,23 @@ urlpatterns = [
             required_alternate_scopes={"GET": [["tier:gold"], ["tier:silver"]]},
         ),
     ),
+    path(
+        "alternatives-per-method",
+        view(
+            "AlternativesPerMethod",
+            permission_classes=[HasScope],
+            required_alternate_scopes={"GET": [["read:all"], ["read:own"]], "post": [["write:all"]], "DELETE": []},
+        ),
+    ),
+    path(
+        "both-per-method",
+        view(
+            "BothPerMethod",
+            permission_classes=[HasScope],
+            required_scopes={"GET": ["read:messages"]},
+            required_alternate_scopes=[["tier:gold"], ["tier:silver"]],
+        ),
+    ),
     path("either-scope", view("Either", permission_classes=[requires_scopes("a") | requires_scopes("b")])),
     path("admin-or-scope", view("AdminOrScope", permission_classes=[IsAdminUser | requires_scopes("admin:all")])),
     path(
@@ -77,6 +94,7 @@ urlpatterns = [
     ),
     path("claim-equals", view("ClaimEquals", permission_classes=[requires_claim("org_id", equals="org_abc")])),
     path("claim-includes", view("ClaimIncludes", permission_classes=[requires_claim("roles", includes="editor")])),
+    path("claim-includes-number", view("IncludesNumber", permission_classes=[requires_claim("levels", includes=1)])),
     path(
         "claim-check",
         view("ClaimCheck", permission_classes=[requires_claim("age", check=lambda age: age >= 18)]),
@@ -189,6 +207,46 @@ def test_has_scope_both_need_the_required_and_one_alternative(send, handler):
     assert_insufficient(send("POST", "both", scope="read:messages tier:gold"), handler)  # alternatives name no POST
 
 
+@pytest.mark.parametrize(
+    ("method", "scope", "status", "named"),
+    [
+        pytest.param("GET", "read:own", 200, None, id="get-one-alternative"),
+        pytest.param("HEAD", "read:all", 200, None, id="head-follows-get"),
+        pytest.param("HEAD", "write:all", 403, "read:all", id="head-without-gets-alternatives"),
+        pytest.param("POST", "write:all", 200, None, id="post-key-lower-case"),
+        pytest.param("POST", "read:all read:own", 403, "write:all", id="post-with-gets-alternatives"),
+        pytest.param("DELETE", "", 200, None, id="method-with-no-alternatives-takes-any-token"),
+        pytest.param("PUT", "read:all read:own write:all", 403, "", id="method-it-does-not-name"),
+    ],
+)
+def test_has_scope_alternatives_by_method(send, handler, method, scope, status, named):
+    """``required_alternate_scopes`` as a dict: each method's alternatives, ``HEAD`` following ``GET``, a method
+    it does not name refused."""
+    response = send(method, "alternatives-per-method", scope=scope)
+    assert response.status_code == status
+    if status == 403:  # a HEAD answer has no body to carry the code: its status and challenge say it
+        assert_insufficient(response, handler if method != "HEAD" else "stock", scope=named)
+
+
+@pytest.mark.parametrize(
+    ("method", "scope", "status", "named"),
+    [
+        pytest.param("GET", "read:messages tier:silver", 200, None, id="required-and-an-alternative"),
+        pytest.param("GET", "tier:gold", 403, "read:messages tier:gold", id="an-alternative-alone"),
+        pytest.param("GET", "read:messages", 403, "read:messages tier:gold", id="required-alone"),
+        pytest.param("HEAD", "read:messages tier:gold", 200, None, id="head-follows-get"),
+        pytest.param("POST", "read:messages tier:gold", 403, "", id="method-the-required-dict-does-not-name"),
+    ],
+)
+def test_has_scope_required_by_method_and_alternatives_list_need_both(send, handler, method, scope, status, named):
+    """Both declared, the method's ``required_scopes`` and one alternative are needed; a method the dict does not
+    name is refused, whatever alternative the token holds."""
+    response = send(method, "both-per-method", scope=scope)
+    assert response.status_code == status
+    if status == 403:
+        assert_insufficient(response, handler, scope=named)
+
+
 def test_has_scope_without_a_token_is_left_to_drf_as_401(api, tenant):
     response = api.get("/per-method")
     assert response.status_code == 401
@@ -293,6 +351,7 @@ def test_composition_grants_as_its_operators_say(send, url, scope, status):
         pytest.param("either-scope", "c", id="or-of-scopes"),
         pytest.param("admin-or-scope", "", id="drf-class-or-scope"),
         pytest.param("drf-holder-and-scope", "", id="drf-holder-and-ours"),
+        pytest.param("not-scope", "banned", id="negation"),
     ],
 )
 def test_composed_refusal_is_insufficient_scope_with_its_challenge(send, handler, url, scope):
@@ -328,6 +387,9 @@ def test_composition_without_a_token_is_401(api, tenant):
         pytest.param("claim-includes", {"roles": "viewer editors"}, 403, id="includes-never-a-substring"),
         pytest.param("claim-includes", {"roles": ["editor-in-chief"]}, 403, id="includes-never-a-prefix"),
         pytest.param("claim-includes", {"roles": {"editor": True}}, 403, id="includes-an-object"),
+        pytest.param("claim-includes-number", {"levels": [2, 1]}, 200, id="includes-a-number-entry"),
+        pytest.param("claim-includes-number", {"levels": [True]}, 403, id="includes-true-is-no-1"),
+        pytest.param("claim-includes-number", {"levels": [1.5, "1"]}, 403, id="includes-no-other-number-or-text"),
         pytest.param("claim-check", {"age": 30}, 200, id="check-passes"),
         pytest.param("claim-check", {"age": 12}, 403, id="check-fails"),
         pytest.param("claim-check", {"age": "thirty"}, 403, id="check-raises-type-error"),
@@ -350,6 +412,7 @@ def test_requires_claim(send, handler, url, claims, status):
         pytest.param({"org_id": "org_xyz", "org_name": "other"}, 403, id="another"),
         pytest.param({"org_id": "acme"}, 403, id="a-name-is-no-id"),
         pytest.param({"org_name": "org_abc"}, 403, id="an-id-is-no-name"),
+        pytest.param({"org_id": "ORG_ABC"}, 403, id="an-id-is-never-lower-cased"),
         pytest.param({}, 403, id="none"),
     ],
 )
@@ -365,7 +428,11 @@ def test_requires_organization(send, handler, claims, status):
     [
         pytest.param({"org_id": "org_abc"}, 200, id="listed-id"),
         pytest.param({"org_name": "Acme"}, 200, id="listed-name"),
+        pytest.param({"org_name": "ACME"}, 200, id="listed-name-lower-cased"),
         pytest.param({"org_id": "org_other"}, 401, id="another-organization"),
+        pytest.param({"org_id": "ORG_ABC"}, 401, id="an-id-is-never-lower-cased"),
+        pytest.param({"org_name": "org_abc"}, 401, id="an-id-is-no-name"),
+        pytest.param({"org_id": "acme"}, 401, id="a-name-is-no-id"),
         pytest.param({}, 401, id="no-organization"),
     ],
 )

@@ -8,6 +8,7 @@ directory, runs its own pytest suite (``auth0_issuer``) and Django's test runner
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -222,6 +223,18 @@ def test_test_issuer_start_stop_and_start_again(no_tenant, call):
         assert call(PATH, token=token).status_code == 200
     finally:
         issuer.stop()
+
+
+@pytest.mark.parametrize("left_by_an_exception", [False, True], ids=["block-ends", "exception"])
+def test_test_issuer_with_block_its_tokens_are_refused_after_it(trust, call, left_by_an_exception):
+    """The context manager's form: trusted inside the block, refused once it is left, by an exception too."""
+    with contextlib.suppress(LookupError), TestIssuer() as issuer:
+        token = issuer.token(scope=READ)
+        assert call(PATH, token=token).status_code == 200
+        if left_by_an_exception:
+            raise LookupError("a failing test")
+
+    assert_refused(call(PATH, token=token), 401, *UNTRUSTED)
 
 
 def test_test_issuer_closed_mints_nothing(no_tenant):

@@ -11,6 +11,7 @@ class through ``tests/user_mapping_settings.py``.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -319,6 +320,22 @@ def test_user_authentication_inactive_user_is_refused(tenant, make_token, deacti
         "description": "User is inactive or cannot be mapped to an account.",
     }
     assert response["WWW-Authenticate"] == INVALID_TOKEN
+
+
+def test_user_authentication_inactive_user_refusal_is_logged_once_with_the_tokens_kid_iss_and_sub(
+    tenant, make_token, caplog
+):
+    """A valid token refused for its user: one line naming the code and the token's kid, iss and sub."""
+    link_identity(inactive_user(), issuer=ISSUER, subject="auth0|gone")
+    token = make_token(sub="auth0|gone")
+    with caplog.at_level(logging.INFO, logger="authn"):
+        assert get(token)[0].status_code == 401
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
+    assert "code=user_inactive " in line
+    assert "kid='key-1'" in line  # unverified_ or not: either says what the token names
+    assert f"iss='{ISSUER}'" in line
+    assert "sub='auth0|gone'" in line
+    assert token.split(".")[2] not in caplog.text
 
 
 LENGTHS = [

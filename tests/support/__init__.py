@@ -13,5 +13,6 @@
 - ``servers``: the example project served by gunicorn, runserver or uvicorn, configured by the environment.
 - ``services``: private Redis, PostgreSQL and nginx servers and their fixtures (a pytest plugin).
 - ``checkout``: this repository's root and files, as a fresh clone would hold them.
+- ``refusals``: the refusal log's line, as tests read it.
 - ``builders``: ``authn``'s parts built as the settings' defaults would build them.
 """
