@@ -36,7 +36,7 @@ class Auth0JWTAuthentication(BaseAuthentication):
         try:
             return self.user_for(access_token), access_token
         except AuthnError as error:  # no user for it: worded for the scheme the token came with
-            raise Refused(verifier.challenges.attach(error, access_token.scheme)) from error
+            raise Refused(verifier.challenges.attach(access_token.refusing(error), access_token.scheme)) from error
 
     def user_for(self, access_token: AccessToken) -> Any:
         """The ``request.user`` the token stands for."""

@@ -109,6 +109,4 @@ def check_organization(token: AccessToken, organizations: Iterable[str]) -> None
 
 def refusal(error: AuthnError, token: AccessToken) -> AuthnError:
     """``error``, worded for the scheme ``token`` came with, logging its verified fields."""
-    error.log_fields = lambda: {"kid": token.kid, "iss": token.issuer, "sub": token.subject}
-    runtime.verifier().challenges.attach(error, token.scheme)
-    return error
+    return runtime.verifier().challenges.attach(token.refusing(error), token.scheme)

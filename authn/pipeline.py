@@ -89,7 +89,11 @@ class Verifier:
                 raise WouldBlock  # a replay-store round trip, or the project's own code
             issuers = self._resolver(request) if self._resolver is not None else None
             access_token = self.tokens.validate(token, issuers, may_block=may_block)
-            self._constraints.check(request, access_token, scheme, token)
+            try:
+                self._constraints.check(request, access_token, scheme, token)
+            except AuthnError as error:
+                access_token.refusing(error)  # its line names the token, valid but not proven held
+                raise
         except AuthnError as error:
             self.challenges.attach(error, scheme)
             raise

@@ -77,6 +77,12 @@ class AccessToken:
         cnf = self.claims.get("cnf")
         return "dpop" if isinstance(cnf, Mapping) and "jkt" in cnf else "bearer"
 
+    def refusing(self, error: AuthnError) -> AuthnError:
+        """``error``, refusing this validated token: its log line names the token's kid, iss and sub too."""
+        own = error.log_fields
+        error.log_fields = lambda: {"kid": self.kid, "iss": self.issuer, "sub": self.subject, **own()}
+        return error
+
 
 class TokenValidator:
     """Validates RS256 (or other allowed RSA) access tokens from the trusted issuers for our audiences.
