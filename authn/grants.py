@@ -56,8 +56,8 @@ def check_scopes(token: AccessToken, required: Sequence[str]) -> None:
 
 def includes(value: Any, wanted: Any) -> bool:
     """Whether ``wanted`` is a whole entry of an array claim, or a whole word of a space-separated string."""
-    if isinstance(value, (list, tuple)):
-        return wanted in value
+    if isinstance(value, (list, tuple)):  # of the same type, as equals= compares: JSON's true is not 1
+        return any(type(entry) is type(wanted) and entry == wanted for entry in value)
     return isinstance(value, str) and isinstance(wanted, str) and wanted in value.split(" ")
 
 

@@ -161,10 +161,14 @@ class AnyOf(Composed):
 
 
 class Not(Composed):
-    """Granted when the operand is not; a refusal of its own is DRF's plain 403 (no scope would grant it)."""
+    """Granted when the operand is not; its refusal of a token is authn's 403, naming no scope (none would grant
+    it), and DRF's without one."""
 
     def outcome(self, request: Request, view: Any) -> Outcome:
-        return DENIED if outcome_of(self.operands[0], request, view) is None else None
+        if outcome_of(self.operands[0], request, view) is not None:
+            return None
+        token = request.auth
+        return grants.refusal(InsufficientScope(()), token) if isinstance(token, AccessToken) else DENIED
 
 
 # -- scopes the view declares --------------------------------------------------------------------
