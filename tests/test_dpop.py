@@ -43,6 +43,7 @@ from authn.replay import host_store
 from messages_api.views import PrivateScopedMessageApi
 from tests.support.api import SCOPED_MESSAGE
 from tests.support.builders import proof_validator
+from tests.support.checkout import ROOT
 from tests.support.clock import FakeClock
 from tests.support.dpop_client import ProofKey, b64url, compact_jws, segment, sign, thumbprint, token_hash, unsigned
 from tests.support.dpop_client import public_jwk as client_jwk
@@ -711,7 +712,7 @@ def test_bound_token_as_bearer_challenge_offers_the_listed_dpop_algorithms(setti
     assert_refused(response, 401, "invalid_header", challenge, bound_token)
 
 
-ERRORS_PAGE = " ".join((Path(__file__).resolve().parent.parent / "docs" / "index.md").read_text().split())
+ERRORS_PAGE = " ".join((ROOT / "docs" / "index.md").read_text().split())
 
 
 def dpop_without_scope(case: Case) -> tuple[str, str, str]:

@@ -13,5 +13,7 @@
 - ``servers``: the example project served by gunicorn, runserver or uvicorn, configured by the environment.
 - ``services``: private Redis, PostgreSQL and nginx servers and their fixtures (a pytest plugin).
 - ``checkout``: this repository's root and files, as a fresh clone would hold them.
+- ``package``: authn's wheel and fresh virtual environments that install it (a pytest plugin).
+- ``browser``: Debian's headless Chromium for the tests that drive a browser.
 - ``builders``: ``authn``'s parts built as the settings' defaults would build them.
 """

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.checkout import ROOT
 from tests.support.clock import CLOCK_FILE, SharedClock
 from tests.support.tenant import AUDIENCE, ISSUER, TenantServer
 from tests.support.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository: servers run from there, as in production
 STARTUP_TIMEOUT = 60  # seconds a server gets to answer its probe
 # The environment variables the project's settings and gunicorn.conf.py read: a server gets only those it is given.
 PROJECT_VARIABLES = (
