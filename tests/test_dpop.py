@@ -34,7 +34,6 @@ from django.core.checks import Error, Warning, run_checks
 from django.core.management import call_command
 from django.test import override_settings
 from django.urls import re_path
-from rest_framework.test import APIClient
 
 from authn import runtime
 from authn.clock import Clock
@@ -48,7 +47,7 @@ from tests.support.clock import FakeClock
 from tests.support.dpop_client import ProofKey, b64url, compact_jws, segment, sign, thumbprint, token_hash, unsigned
 from tests.support.dpop_client import public_jwk as client_jwk
 from tests.support.network import free_port
-from tests.support.tenant import AUDIENCE, ISSUER, TenantServer, public_jwk
+from tests.support.tenant import TenantServer, trusting
 from tests.support.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
 
 PATH = "/api/private-scoped"
@@ -65,22 +64,20 @@ BASE64URL_ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.di
 urlpatterns = [re_path("^api/caf\u00e9~/?$", PrivateScopedMessageApi.as_view())]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def tenant(rsa_key, tmp_path_factory) -> Iterator[TenantServer]:
-    """One stand-in tenant for the module (conftest's is per test), and the DPoP defaults whatever the environment
-    says, with authn's replay store in a file of the module's own.
+pytestmark = pytest.mark.keep_runtime
 
-    With the module clock below, the validator and its key set are built once and kept from test to test (a
-    key set fetch costs ~0.1 s); a test changing an ``AUTH0_*`` setting still gets a fresh one, as authn
-    rebuilds it on ``setting_changed``.
+
+@pytest.fixture(scope="module", autouse=True)
+def tenant(tenant_server, tmp_path_factory) -> Iterator[TenantServer]:
+    """The module's stand-in tenant (conftest's ``tenant`` is per test), and the DPoP defaults whatever the
+    environment says, with authn's replay store in a file of the module's own.
+
+    With the module clock below, the validator and its key set are built once and kept from test to test
+    (``keep_runtime``: a key set fetch costs ~0.1 s); a test changing an ``AUTH0_*`` setting still gets a
+    fresh one, as authn rebuilds it on ``setting_changed``.
     """
-    server = TenantServer().start()
-    server.keys = [public_jwk(rsa_key)]
     with override_settings(
-        AUTH0_DOMAIN="tenant.example.com",
-        AUTH0_ISSUER=ISSUER,
-        AUTH0_AUDIENCE=[AUDIENCE],
-        AUTH0_JWKS_URL=server.jwks_url,
+        **trusting(tenant_server),
         AUTH0_DPOP="allowed",
         AUTH0_DPOP_NONCE=False,
         AUTH0_MTLS_CLIENT_CERT_HEADER="",
@@ -88,8 +85,7 @@ def tenant(rsa_key, tmp_path_factory) -> Iterator[TenantServer]:
         AUTH0_DPOP_REPLAY_CACHE="",
         AUTH0_DPOP_REPLAY_FILE=str(tmp_path_factory.mktemp("replay") / "jti.sqlite3"),
     ):
-        yield server
-    server.stop()
+        yield tenant_server
 
 
 @pytest.fixture(scope="module")
@@ -105,17 +101,6 @@ def fake_time(module_clock) -> FakeClock:
     """The clock the trust layer reads in this module (proof iat, token expiry, key cache), at the real time."""
     module_clock.now = time.time()
     return module_clock
-
-
-@pytest.fixture(autouse=True)
-def _fresh_validator() -> None:
-    """Replaces conftest's per-test reset: this module's validator lives as long as its settings (see ``tenant``)."""
-
-
-@pytest.fixture(scope="module")
-def api() -> APIClient:
-    """One client for the module: a new one loads the middleware again (~0.1 s with WhiteNoise's finders)."""
-    return APIClient()
 
 
 @pytest.fixture
