@@ -22,7 +22,7 @@ from tests import ninja_urls
 from tests.support.dpop_client import ProofKey
 from tests.support.network import free_port
 from tests.support.servers import Server, assert_clean, start, stop, tenant_env
-from tests.support.tenant import AUDIENCE, ISSUER, TenantServer, public_jwk, serve
+from tests.support.tenant import AUDIENCE, ISSUER, TenantServer, serve, start_tenant
 from tests.support.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
 
 pytestmark = pytest.mark.urls("tests.ninja_urls")
@@ -321,8 +321,7 @@ def test_uvicorn_ninja_operation_answers_200_401_403(ninja_server, make_token, k
 def test_uvicorn_hanging_tenant_does_not_delay_a_public_async_operation(rsa_key, make_token, tmp_path):
     """One uvicorn worker: while an async operation's key fetch hangs on the tenant, a public async operation
     of the same worker is answered; the held request is answered once the tenant lets go."""
-    tenant = TenantServer().start()
-    tenant.keys = [public_jwk(rsa_key)]
+    tenant = start_tenant(rsa_key)
     served = uvicorn(tenant, tmp_path / "server.log")
     try:
         tenant.hang()
