@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -26,7 +25,7 @@ from django.test import override_settings
 
 from tests.support.api import SCOPED_MESSAGE
 from tests.support.network import free_port
-from tests.support.servers import Server, assert_clean, start, stop, tenant_env
+from tests.support.servers import COMMANDS, Server, assert_clean, start, stop, tenant_env
 from tests.support.services import NginxServer
 from tests.support.tenant import trusting
 from tests.support.tls import (
@@ -343,8 +342,8 @@ def proxied_api(nginx, tenant_server, tmp_path_factory) -> Iterator[ProxiedApi]:
     port = free_port()
     env = {**tenant_env(tenant_server), "AUTH0_MTLS_CLIENT_CERT_HEADER": CERT_HEADER}
     env["FORWARDED_ALLOW_IPS"] = PROXY_ADDRESS  # gunicorn's own, which the project's settings read too
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "1"]
-    server = start([*command, "--bind", f"127.0.0.1:{port}"], env, tmp_path_factory.mktemp("gunicorn") / "log", port)
+    command = [*COMMANDS["gunicorn"](port), "--workers", "1"]
+    server = start(command, env, tmp_path_factory.mktemp("gunicorn") / "log", port)
     try:
         nginx.start(nginx_config(nginx.port, port, files))
         yield ProxiedApi(server, nginx, files)

@@ -8,7 +8,6 @@ API of tests/ninja_urls.py; then for real, uvicorn serving that URLconf with the
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,7 +20,7 @@ from authn.ninja import Auth0Bearer, register
 from tests import ninja_urls
 from tests.support.dpop_client import ProofKey
 from tests.support.network import free_port
-from tests.support.servers import Server, assert_clean, start, stop, tenant_env
+from tests.support.servers import Server, assert_clean, start, stop, tenant_env, uvicorn_command
 from tests.support.tenant import AUDIENCE, ISSUER, TenantServer, serve, start_tenant
 from tests.support.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
 
@@ -288,8 +287,7 @@ def test_auth0bearer_documents_itself_as_http_bearer():
 def uvicorn(tenant: TenantServer, log, *, probe: str = "/ninja/async/public") -> Server:
     port = free_port()
     env = tenant_env(tenant) | {"DJANGO_SETTINGS_MODULE": "tests.ninja_settings"}
-    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--workers", "1"]
-    return start(command, env, log, port, probe=probe)
+    return start(uvicorn_command(port), env, log, port, probe=probe)
 
 
 @pytest.fixture(scope="module")
