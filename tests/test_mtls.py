@@ -33,7 +33,6 @@ from tests.support.tls import (
     der,
     escaped_pem,
     issue_client_certificate,
-    make_certificate_authority,
     pem,
     self_signed_certificate,
 )
@@ -337,8 +336,8 @@ class ProxiedApi:
 
 
 @pytest.fixture(scope="module")
-def proxied_api(nginx, tenant_server, tmp_path_factory) -> Iterator[ProxiedApi]:
-    files = make_certificate_authority(tmp_path_factory.mktemp("proxy-tls"))
+def proxied_api(nginx, tenant_server, certificate_authority, tmp_path_factory) -> Iterator[ProxiedApi]:
+    files = certificate_authority  # nginx's certificate, and the CA its clients' certificates must come from
     port = free_port()
     env = {**tenant_env(tenant_server), "AUTH0_MTLS_CLIENT_CERT_HEADER": CERT_HEADER}
     env["FORWARDED_ALLOW_IPS"] = PROXY_ADDRESS  # gunicorn's own, which the project's settings read too
