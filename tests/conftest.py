@@ -141,6 +141,14 @@ def tenant(settings: Any, rsa_key: rsa.RSAPrivateKey) -> Iterator[TenantServer]:
 
 
 @pytest.fixture
+def dpop(tenant: TenantServer, settings: Any, tmp_path: Path) -> Any:
+    """The tenant's settings with DPoP allowed, no nonces, authn's replay store in a file of the test's own."""
+    settings.AUTH0_DPOP, settings.AUTH0_DPOP_NONCE = "allowed", False
+    settings.AUTH0_DPOP_REPLAY_CACHE, settings.AUTH0_DPOP_REPLAY_FILE = "", str(tmp_path / "jti.sqlite3")
+    return settings
+
+
+@pytest.fixture
 def make_token(rsa_key: rsa.RSAPrivateKey) -> Callable[..., str]:
     """``make_token(**claims)``: a valid access token for ``tenant``; each test states what it changes.
 

@@ -58,13 +58,9 @@ def base(request) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _trusted(tenant, settings, tmp_path) -> TenantServer:
-    """The stand-in tenant trusted, DPoP allowed without nonces, a replay store of the test's own."""
-    settings.AUTH0_DPOP = "allowed"
-    settings.AUTH0_DPOP_NONCE = False
-    settings.AUTH0_DPOP_REPLAY_CACHE = ""
-    settings.AUTH0_DPOP_REPLAY_FILE = str(tmp_path / "jti.sqlite3")
-    settings.AUTH0_MTLS_CLIENT_CERT_HEADER = ""
+def _trusted(tenant, dpop) -> TenantServer:
+    """The stand-in tenant trusted, DPoP allowed without nonces, a replay store of the test's own (``dpop``)."""
+    dpop.AUTH0_MTLS_CLIENT_CERT_HEADER = ""
     return tenant
 
 
