@@ -47,6 +47,7 @@ from tests.support.clock import FakeClock
 from tests.support.dpop_client import ProofKey, b64url, compact_jws, segment, sign, thumbprint, token_hash, unsigned
 from tests.support.dpop_client import public_jwk as client_jwk
 from tests.support.network import free_port
+from tests.support.rfc_examples import RFC7638_EXAMPLE, RFC8037_EXAMPLE
 from tests.support.tenant import TenantServer, trusting
 from tests.support.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
 
@@ -130,17 +131,7 @@ def assert_refused(response, status: int, code: str, challenge: str | None, *sec
 
 
 def test_thumbprint_of_rfc7638_example_key_is_the_rfc_value():
-    jwk = {
-        "kty": "RSA",
-        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiF"
-        "V4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0"
-        "zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csF"
-        "Cur-kEgU8awapJzKnqDKgw",
-        "e": "AQAB",
-        "alg": "RS256",
-        "kid": "2011-04-29",
-    }
-    assert thumbprint(jwk) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    assert thumbprint(RFC7638_EXAMPLE) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
 
 def test_okp_thumbprint_of_rfc8037_example_key_is_the_rfc_value():
@@ -149,7 +140,7 @@ def test_okp_thumbprint_of_rfc8037_example_key_is_the_rfc_value():
         base64.urlsafe_b64decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=")
     )
     jwk = client_jwk(private_key)
-    assert jwk == {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+    assert jwk == RFC8037_EXAMPLE
     assert thumbprint(jwk) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
 
 

@@ -6,6 +6,7 @@
 - ``api``: what the example API's endpoints answer.
 - ``tokens``: tokens no key signed, written by hand.
 - ``dpop_client``: a DPoP client written from the RFCs, without ``authn``.
+- ``rfc_examples``: the RFCs' example keys, whose thumbprints the RFCs give.
 - ``tls``: certificate authorities and certificates made at test time.
 - ``clock``: clocks moved by hand, in this process (``FakeClock``) and shared with servers (``SharedClock``).
 - ``waiting``: waiting in real time for other threads and processes.
