@@ -62,13 +62,10 @@ PATHS = {"public": "/api/public", "private": "/api/private", "scoped": "/api/pri
 ANONYMOUS = {"anon-objects": "{}-payload token", "anon-garbage": "max-length garbage"}
 IN_PROCESS_HOST = "127.0.0.1:8000"  # the Host of the in-process requests, named by their DPoP proofs
 ES256_FLOOR = "ES256 verify of a DPoP proof (`cryptography`, P-256): the ES256 verification floor"
-WORKERS, THREADS = 2, 4  # as servers.COMMANDS["gunicorn"] runs it
+WORKERS, THREADS = servers.GUNICORN_WORKERS, servers.GUNICORN_THREADS
 # What a server runs (for a port) and its workers; uvicorn without reload, its access log on as gunicorn's.
 GUNICORN = (servers.COMMANDS["gunicorn"], WORKERS)
-UVICORN = (
-    lambda port: [sys.executable, "-m", "uvicorn", "config.asgi:application", f"--port={port}", "--workers=1"],
-    1,
-)
+UVICORN = (servers.uvicorn_command, 1)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

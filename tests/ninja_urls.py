@@ -12,8 +12,7 @@ from django.urls import path
 from ninja import NinjaAPI
 
 from authn.ninja import Auth0Bearer, register
-
-PUBLIC_MESSAGE = "Hello from a public endpoint! You don't need to be authenticated to see this."
+from messages_api.views import PUBLIC_MESSAGE
 
 
 def granted(request: HttpRequest) -> dict[str, Any]:

@@ -96,17 +96,33 @@ def serve(project: Project, command: str, log: Path, settings: str = "settings_t
     return Server(f"http://127.0.0.1:{port}", process, log)
 
 
-@pytest.fixture(scope="module", params=sorted(SERVE))
-def server(request, adopter, tmp_path_factory) -> Iterator[Server]:
-    served = serve(adopter, request.param, tmp_path_factory.mktemp(request.param) / "server.log")
+def serving(project: Project, command: str, log: Path) -> Iterator[Server]:
+    """The project served by ``command`` with the tenant's settings, until the module is done with it."""
+    served = serve(project, command, log)
     try:
         if not wait_until_serving(served, "/admin/login/"):
-            pytest.fail(f"{request.param} did not answer within {STARTUP_TIMEOUT} s:\n{served.log_text()}")
+            pytest.fail(f"{command} did not answer within {STARTUP_TIMEOUT} s:\n{served.log_text()}")
         yield served
     finally:
         halt(served)
     assert_clean(served.log_text())
     assert f"Trusting Auth0 issuer {ISSUER}" in served.log_text()  # authn.serving's line
+
+
+@pytest.fixture(scope="module")
+def uvicorn_server(adopter, tmp_path_factory) -> Iterator[Server]:
+    """ASGI, with the Channels routing: the HTTP surface and the WebSocket one."""
+    yield from serving(adopter, "uvicorn", tmp_path_factory.mktemp("uvicorn") / "server.log")
+
+
+@pytest.fixture(scope="module")
+def gunicorn_server(adopter, tmp_path_factory) -> Iterator[Server]:
+    yield from serving(adopter, "gunicorn", tmp_path_factory.mktemp("gunicorn") / "server.log")
+
+
+@pytest.fixture(scope="module", params=sorted(SERVE))
+def server(request) -> Server:
+    return request.getfixturevalue(f"{request.param}_server")
 
 
 def call(server: Server, method: str, path: str, token: str | None = None) -> requests.Response:
@@ -185,30 +201,19 @@ def test_adopter_expired_token_is_refused_on_every_surface(server, make_token):
 # -- Channels, under uvicorn -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def asgi_server(adopter, tmp_path_factory) -> Iterator[Server]:
-    served = serve(adopter, "uvicorn", tmp_path_factory.mktemp("channels") / "server.log")
-    try:
-        assert wait_until_serving(served, "/admin/login/"), served.log_text()
-        yield served
-    finally:
-        halt(served)
-    assert_clean(served.log_text())
-
-
 def handshake(server: Server, token: str | None, **options):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return connect(server.url.replace("http://", "ws://") + "/ws/messages", additional_headers=headers, **options)
 
 
-def test_channels_handshake_with_the_scope_is_accepted(asgi_server, make_token):
-    with handshake(asgi_server, make_token(sub="auth0|ws", scope="read:messages")) as socket:
+def test_channels_handshake_with_the_scope_is_accepted(uvicorn_server, make_token):
+    with handshake(uvicorn_server, make_token(sub="auth0|ws", scope="read:messages")) as socket:
         assert socket.recv(timeout=10) == '{"sub": "auth0|ws"}'
 
 
-def test_channels_browser_token_as_a_subprotocol_is_accepted(asgi_server, make_token):
+def test_channels_browser_token_as_a_subprotocol_is_accepted(uvicorn_server, make_token):
     offer = ["authn.bearer", make_token(sub="auth0|browser", scope="read:messages")]
-    with handshake(asgi_server, None, subprotocols=offer) as socket:
+    with handshake(uvicorn_server, None, subprotocols=offer) as socket:
         assert socket.subprotocol == "authn.bearer"
         assert socket.recv(timeout=10) == '{"sub": "auth0|browser"}'
 
@@ -221,9 +226,9 @@ def test_channels_browser_token_as_a_subprotocol_is_accepted(asgi_server, make_t
         pytest.param({"scope": ""}, 403, None, id="consumer-closes-before-accept"),
     ],
 )
-def test_channels_refused_handshake_is_never_accepted(asgi_server, make_token, claims, status, challenge):
+def test_channels_refused_handshake_is_never_accepted(uvicorn_server, make_token, claims, status, challenge):
     with pytest.raises(InvalidStatus) as refused:
-        handshake(asgi_server, make_token(**claims) if claims is not None else None)
+        handshake(uvicorn_server, make_token(**claims) if claims is not None else None)
     response = refused.value.response
     assert response.status_code == status
     if challenge is not None:

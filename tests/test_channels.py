@@ -136,14 +136,6 @@ def refusal_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [record.getMessage() for record in caplog.records if record.getMessage().startswith("refused ")]
 
 
-@pytest.fixture
-def dpop(tenant, settings, tmp_path):
-    """The tenant's settings with DPoP allowed, no nonces, authn's replay store in a file of the test's own."""
-    settings.AUTH0_DPOP, settings.AUTH0_DPOP_NONCE = "allowed", False
-    settings.AUTH0_DPOP_REPLAY_CACHE, settings.AUTH0_DPOP_REPLAY_FILE = "", str(tmp_path / "jti.sqlite3")
-    return settings
-
-
 def dpop_offer(make_token: Callable[..., str], *, url: str) -> Offer:
     """A DPoP-bound token and its proof for a GET of ``url``, sent to ``url``'s host."""
     token = make_token(cnf={"jkt": DPOP_KEY.thumbprint})

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from authn import conf
 from authn.conf import AuthnSettings, TrustMode
 from authn.defaults import DEFAULTS, SETTINGS, DPoPMode
+from tests.support.checkout import ROOT
 
 
 def test_snapshot_has_one_field_per_setting_and_django_debug():
@@ -58,7 +57,7 @@ def test_trust_mode_is_decided_by_the_domain_and_debug(settings, domain, debug, 
 
 def test_dev_key_file_is_relative_to_the_project_directory(settings, tmp_path):
     settings.AUTH0_DEV_KEY_FILE = "keys/dev.pem"
-    assert conf.get().dev_key_file == Path(__file__).resolve().parent.parent / "keys" / "dev.pem"
+    assert conf.get().dev_key_file == ROOT / "keys" / "dev.pem"
     settings.AUTH0_DEV_KEY_FILE = tmp_path / "dev.pem"
     assert conf.get().dev_key_file == tmp_path / "dev.pem"
 

@@ -34,7 +34,6 @@ from django.core.checks import Error, Warning, run_checks
 from django.core.management import call_command
 from django.test import override_settings
 from django.urls import re_path
-from rest_framework.test import APIClient
 
 from authn import runtime
 from authn.clock import Clock
@@ -43,11 +42,13 @@ from authn.replay import host_store
 from messages_api.views import PrivateScopedMessageApi
 from tests.support.api import SCOPED_MESSAGE
 from tests.support.builders import proof_validator
+from tests.support.checkout import ROOT
 from tests.support.clock import FakeClock
 from tests.support.dpop_client import ProofKey, b64url, compact_jws, segment, sign, thumbprint, token_hash, unsigned
 from tests.support.dpop_client import public_jwk as client_jwk
 from tests.support.network import free_port
-from tests.support.tenant import AUDIENCE, ISSUER, TenantServer, public_jwk
+from tests.support.rfc_examples import RFC7638_EXAMPLE, RFC8037_EXAMPLE
+from tests.support.tenant import ISSUER, TenantServer, trusting
 from tests.support.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
 
 PATH = "/api/private-scoped"
@@ -64,22 +65,20 @@ BASE64URL_ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.di
 urlpatterns = [re_path("^api/caf\u00e9~/?$", PrivateScopedMessageApi.as_view())]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def tenant(rsa_key, tmp_path_factory) -> Iterator[TenantServer]:
-    """One stand-in tenant for the module (conftest's is per test), and the DPoP defaults whatever the environment
-    says, with authn's replay store in a file of the module's own.
+pytestmark = pytest.mark.keep_runtime
 
-    With the module clock below, the validator and its key set are built once and kept from test to test (a
-    key set fetch costs ~0.1 s); a test changing an ``AUTH0_*`` setting still gets a fresh one, as authn
-    rebuilds it on ``setting_changed``.
+
+@pytest.fixture(scope="module", autouse=True)
+def tenant(tenant_server, tmp_path_factory) -> Iterator[TenantServer]:
+    """The module's stand-in tenant (conftest's ``tenant`` is per test), and the DPoP defaults whatever the
+    environment says, with authn's replay store in a file of the module's own.
+
+    With the module clock below, the validator and its key set are built once and kept from test to test
+    (``keep_runtime``: a key set fetch costs ~0.1 s); a test changing an ``AUTH0_*`` setting still gets a
+    fresh one, as authn rebuilds it on ``setting_changed``.
     """
-    server = TenantServer().start()
-    server.keys = [public_jwk(rsa_key)]
     with override_settings(
-        AUTH0_DOMAIN="tenant.example.com",
-        AUTH0_ISSUER=ISSUER,
-        AUTH0_AUDIENCE=[AUDIENCE],
-        AUTH0_JWKS_URL=server.jwks_url,
+        **trusting(tenant_server),
         AUTH0_DPOP="allowed",
         AUTH0_DPOP_NONCE=False,
         AUTH0_MTLS_CLIENT_CERT_HEADER="",
@@ -87,8 +86,7 @@ def tenant(rsa_key, tmp_path_factory) -> Iterator[TenantServer]:
         AUTH0_DPOP_REPLAY_CACHE="",
         AUTH0_DPOP_REPLAY_FILE=str(tmp_path_factory.mktemp("replay") / "jti.sqlite3"),
     ):
-        yield server
-    server.stop()
+        yield tenant_server
 
 
 @pytest.fixture(scope="module")
@@ -104,17 +102,6 @@ def fake_time(module_clock) -> FakeClock:
     """The clock the trust layer reads in this module (proof iat, token expiry, key cache), at the real time."""
     module_clock.now = time.time()
     return module_clock
-
-
-@pytest.fixture(autouse=True)
-def _fresh_validator() -> None:
-    """Replaces conftest's per-test reset: this module's validator lives as long as its settings (see ``tenant``)."""
-
-
-@pytest.fixture(scope="module")
-def api() -> APIClient:
-    """One client for the module: a new one loads the middleware again (~0.1 s with WhiteNoise's finders)."""
-    return APIClient()
 
 
 @pytest.fixture
@@ -144,17 +131,7 @@ def assert_refused(response, status: int, code: str, challenge: str | None, *sec
 
 
 def test_thumbprint_of_rfc7638_example_key_is_the_rfc_value():
-    jwk = {
-        "kty": "RSA",
-        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiF"
-        "V4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0"
-        "zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csF"
-        "Cur-kEgU8awapJzKnqDKgw",
-        "e": "AQAB",
-        "alg": "RS256",
-        "kid": "2011-04-29",
-    }
-    assert thumbprint(jwk) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    assert thumbprint(RFC7638_EXAMPLE) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
 
 def test_okp_thumbprint_of_rfc8037_example_key_is_the_rfc_value():
@@ -163,7 +140,7 @@ def test_okp_thumbprint_of_rfc8037_example_key_is_the_rfc_value():
         base64.urlsafe_b64decode("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=")
     )
     jwk = client_jwk(private_key)
-    assert jwk == {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+    assert jwk == RFC8037_EXAMPLE
     assert thumbprint(jwk) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
 
 
@@ -711,7 +688,7 @@ def test_bound_token_as_bearer_challenge_offers_the_listed_dpop_algorithms(setti
     assert_refused(response, 401, "invalid_header", challenge, bound_token)
 
 
-ERRORS_PAGE = " ".join((Path(__file__).resolve().parent.parent / "docs" / "index.md").read_text().split())
+ERRORS_PAGE = " ".join((ROOT / "docs" / "index.md").read_text().split())
 
 
 def dpop_without_scope(case: Case) -> tuple[str, str, str]:

@@ -31,7 +31,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.checks import Error, run_checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from rest_framework.test import APIClient
 
 from authn import runtime, status
 from authn.devissuer import DEV_ISSUER
@@ -187,7 +186,7 @@ def test_several_domains_stalled_tenant_holds_none_of_the_others_requests(settin
     settings.AUTH0_JWKS_READ_TIMEOUT = 30  # the held fetch ends when released, never by its deadline
     first.hang()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(APIClient().get, "/api/private", HTTP_AUTHORIZATION=f"Bearer {token_of(first)}")
+        pending = pool.submit(get_private, token_of(first))
         assert first.wait_for_fetches(1) == 1  # the first tenant's cold fetch is under way, and held there
 
         assert call("/api/private", token=token_of(second)).status_code == 200  # a cold fetch of its own

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from authn import jose
 from tests.support.dpop_client import public_jwk as client_jwk
+from tests.support.rfc_examples import RFC7638_EXAMPLE, RFC8037_EXAMPLE
 
 PROPERTY_SETTINGS = hypothesis_settings(max_examples=300, deadline=None)
 
@@ -324,18 +325,6 @@ def test_same_text_agrees_with_equality_whatever_the_characters(given, expected)
 
 
 # -- RFC 7638 thumbprints -----------------------------------------------------------------
-
-RFC7638_EXAMPLE = {  # RFC 7638 §3.1
-    "kty": "RSA",
-    "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3"
-    "oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6q"
-    "MQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJz"
-    "KnqDKgw",
-    "e": "AQAB",
-    "alg": "RS256",
-    "kid": "2011-04-29",
-}
-RFC8037_EXAMPLE = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}  # A.2
 
 
 def test_thumbprint_matches_the_rfc7638_example():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -42,10 +41,9 @@ def logged(request, tenant_server, tmp_path_factory) -> Iterator[tuple[str, Serv
     """A gunicorn (one worker, gunicorn.conf.py) logging in ``request.param`` format, with every hostile request
     above already answered and logged."""
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "1"]
     env = tenant_env(tenant_server) | {"LOG_FORMAT": request.param}
     log = tmp_path_factory.mktemp(request.param) / "server.log"
-    served = start([*command, "--bind", f"127.0.0.1:{port}"], env, log, port)
+    served = start([*COMMANDS["gunicorn"](port), "--workers", "1"], env, log, port)
     try:
         assert requests.get(served.url + FORGED_PATH, timeout=10).status_code == 404
         assert requests.get(served.url + SEPARATORS_PATH, timeout=10).status_code == 404

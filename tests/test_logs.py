@@ -144,12 +144,12 @@ def test_flood_writes_and_works_out_a_bounded_number_a_window(
     assert Fields.calls == worked_out
 
 
-def test_flood_hides_no_different_refusal(call, tenant, make_token, settings, caplog, fake_time):
+def test_flood_hides_no_different_refusal(call, tenant, make_token, other_rsa_key, settings, caplog, fake_time):
     """1,100 refusals of junk tokens in three seconds, one different attempt amid them: it is written, each
     second writes a bounded number of lines, and the summaries count every refusal left out."""
     rate = settings.AUTH0_REFUSAL_LOG_RATE = 20
     junk = hand_made_token({"iss": ISSUER, "sub": "auth0|junk"})
-    mallory = make_token(key=tenant_foreign_key(), sub="auth0|mallory")
+    mallory = make_token(key=other_rsa_key, sub="auth0|mallory")  # a key the tenant does not publish
     per_window = 1100 // 3
 
     def send(window: int, index: int) -> None:
@@ -172,19 +172,13 @@ def test_flood_hides_no_different_refusal(call, tenant, make_token, settings, ca
     assert left_out == 3 * per_window - sum(len(window) for window in lines)
 
 
-def test_refused_token_claims_are_logged_as_unverified(call, tenant, make_token, caplog):
+def test_refused_token_claims_are_logged_as_unverified(call, tenant, make_token, other_rsa_key, caplog):
     with caplog.at_level(logging.INFO, logger="authn"):
-        call("/api/private", token=make_token(key=tenant_foreign_key(), sub="auth0|mallory"))
+        call("/api/private", token=make_token(key=other_rsa_key, sub="auth0|mallory"))  # the tenant's is rsa_key
     [line] = refusal_lines(caplog)
     message = line.getMessage()
     assert "unverified_sub='auth0|mallory'" in message
     assert " sub=" not in message
-
-
-def tenant_foreign_key():
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def test_log_values_cannot_forge_lines_or_dump_attacker_json(call, tenant, caplog):
@@ -219,9 +213,7 @@ def test_json_formatter_keeps_a_traceback_inside_the_object():
     try:
         raise ValueError("boom")
     except ValueError:
-        record = logging.LogRecord(
-            "x", logging.ERROR, __file__, 1, "failed %s", ("here",), exc_info=__import__("sys").exc_info()
-        )
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed %s", ("here",), exc_info=sys.exc_info())
     line = JSONFormatter().format(record)
     assert "\n" not in line
     entry = json.loads(line)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -23,19 +22,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.checks import Error, run_checks
 from django.test import override_settings
-from rest_framework.test import APIClient
 
 from tests.support.api import SCOPED_MESSAGE
 from tests.support.network import free_port
-from tests.support.servers import Server, assert_clean, start, stop, tenant_env
+from tests.support.servers import COMMANDS, Server, assert_clean, start, stop, tenant_env
 from tests.support.services import NginxServer
-from tests.support.tenant import AUDIENCE, ISSUER
+from tests.support.tenant import trusting
 from tests.support.tls import (
     certificate_thumbprint,
     der,
     escaped_pem,
     issue_client_certificate,
-    make_certificate_authority,
     pem,
     self_signed_certificate,
 )
@@ -51,18 +48,18 @@ CLIENT = self_signed_certificate("client")  # the certificate the token is bound
 OTHER = self_signed_certificate("someone-else")
 
 
+pytestmark = pytest.mark.keep_runtime
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _trusted_tenant(tenant_server) -> Iterator[None]:
     """The module's tenant and the mTLS defaults, whatever the environment says (FORWARDED_ALLOW_IPS...).
 
-    The validator and its key set are built once and kept from test to test (see ``_fresh_validator``);
-    a test changing an ``AUTH0_*`` setting still gets a fresh one, as authn rebuilds it on ``setting_changed``.
+    The validator and its key set are built once and kept from test to test (``keep_runtime``); a test
+    changing an ``AUTH0_*`` setting still gets a fresh one, as authn rebuilds it on ``setting_changed``.
     """
     with override_settings(
-        AUTH0_DOMAIN="tenant.example.com",
-        AUTH0_ISSUER=ISSUER,
-        AUTH0_AUDIENCE=[AUDIENCE],
-        AUTH0_JWKS_URL=tenant_server.jwks_url,
+        **trusting(tenant_server),
         AUTH0_DPOP="allowed",
         AUTH0_MTLS_CLIENT_CERT_HEADER=CERT_HEADER,
         AUTH0_MTLS_CLIENT_CERT_FORMAT="pem",
@@ -70,17 +67,6 @@ def _trusted_tenant(tenant_server) -> Iterator[None]:
         AUTH0_REFUSAL_LOG_RATE=0,
     ):
         yield
-
-
-@pytest.fixture(autouse=True)
-def _fresh_validator() -> None:
-    """Replaces conftest's per-test reset: this module's validator lives as long as its settings."""
-
-
-@pytest.fixture(scope="module")
-def api() -> APIClient:
-    """One client for the module: a new one loads the middleware again."""
-    return APIClient()
 
 
 @pytest.fixture
@@ -350,13 +336,13 @@ class ProxiedApi:
 
 
 @pytest.fixture(scope="module")
-def proxied_api(nginx, tenant_server, tmp_path_factory) -> Iterator[ProxiedApi]:
-    files = make_certificate_authority(tmp_path_factory.mktemp("proxy-tls"))
+def proxied_api(nginx, tenant_server, certificate_authority, tmp_path_factory) -> Iterator[ProxiedApi]:
+    files = certificate_authority  # nginx's certificate, and the CA its clients' certificates must come from
     port = free_port()
     env = {**tenant_env(tenant_server), "AUTH0_MTLS_CLIENT_CERT_HEADER": CERT_HEADER}
     env["FORWARDED_ALLOW_IPS"] = PROXY_ADDRESS  # gunicorn's own, which the project's settings read too
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "1"]
-    server = start([*command, "--bind", f"127.0.0.1:{port}"], env, tmp_path_factory.mktemp("gunicorn") / "log", port)
+    command = [*COMMANDS["gunicorn"](port), "--workers", "1"]
+    server = start(command, env, tmp_path_factory.mktemp("gunicorn") / "log", port)
     try:
         nginx.start(nginx_config(nginx.port, port, files))
         yield ProxiedApi(server, nginx, files)

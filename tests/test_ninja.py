@@ -8,7 +8,6 @@ API of tests/ninja_urls.py; then for real, uvicorn serving that URLconf with the
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,8 +21,8 @@ from tests import ninja_urls
 from tests.support.dpop_client import ProofKey
 from tests.support.network import free_port
 from tests.support.refusals import assert_logged_once
-from tests.support.servers import Server, assert_clean, start, stop, tenant_env
-from tests.support.tenant import AUDIENCE, ISSUER, TenantServer, public_jwk, serve
+from tests.support.servers import Server, assert_clean, start, stop, tenant_env, uvicorn_command
+from tests.support.tenant import AUDIENCE, ISSUER, TenantServer, serve, start_tenant
 from tests.support.tls import certificate_thumbprint, escaped_pem, self_signed_certificate
 
 pytestmark = pytest.mark.urls("tests.ninja_urls")
@@ -60,13 +59,9 @@ def base(request) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _trusted(tenant, settings, tmp_path) -> TenantServer:
-    """The stand-in tenant trusted, DPoP allowed without nonces, a replay store of the test's own."""
-    settings.AUTH0_DPOP = "allowed"
-    settings.AUTH0_DPOP_NONCE = False
-    settings.AUTH0_DPOP_REPLAY_CACHE = ""
-    settings.AUTH0_DPOP_REPLAY_FILE = str(tmp_path / "jti.sqlite3")
-    settings.AUTH0_MTLS_CLIENT_CERT_HEADER = ""
+def _trusted(tenant, dpop) -> TenantServer:
+    """The stand-in tenant trusted, DPoP allowed without nonces, a replay store of the test's own (``dpop``)."""
+    dpop.AUTH0_MTLS_CLIENT_CERT_HEADER = ""
     return tenant
 
 
@@ -318,8 +313,7 @@ def test_auth0bearer_documents_itself_as_http_bearer():
 def uvicorn(tenant: TenantServer, log, *, probe: str = "/ninja/async/public") -> Server:
     port = free_port()
     env = tenant_env(tenant) | {"DJANGO_SETTINGS_MODULE": "tests.ninja_settings"}
-    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--workers", "1"]
-    return start(command, env, log, port, probe=probe)
+    return start(uvicorn_command(port), env, log, port, probe=probe)
 
 
 @pytest.fixture(scope="module")
@@ -351,8 +345,7 @@ def test_uvicorn_ninja_operation_answers_200_401_403(ninja_server, make_token, k
 def test_uvicorn_hanging_tenant_does_not_delay_a_public_async_operation(rsa_key, make_token, tmp_path):
     """One uvicorn worker: while an async operation's key fetch hangs on the tenant, a public async operation
     of the same worker is answered; the held request is answered once the tenant lets go."""
-    tenant = TenantServer().start()
-    tenant.keys = [public_jwk(rsa_key)]
+    tenant = start_tenant(rsa_key)
     served = uvicorn(tenant, tmp_path / "server.log")
     try:
         tenant.hang()

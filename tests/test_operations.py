@@ -45,7 +45,7 @@ from tests.support.servers import (
     stop,
     tenant_env,
 )
-from tests.support.tenant import ISSUER, TenantServer, drip_head, public_jwk, serve, serve_keys
+from tests.support.tenant import ISSUER, TenantServer, drip_head, serve, serve_keys, start_tenant
 from tests.support.waiting import wait_for
 
 DEADLINE = 20  # seconds a misconfigured server gets to refuse, start-up included
@@ -137,8 +137,7 @@ def json_lines(text: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def failing_tenant(rsa_key) -> Iterator[TenantServer]:
     """A tenant whose key set answers 500 until a test sets ``respond = serve_keys``."""
-    server = TenantServer().start()
-    server.keys = [public_jwk(rsa_key)]
+    server = start_tenant(rsa_key)
     server.respond = serve(500, "down")
     yield server
     server.stop()
@@ -357,8 +356,7 @@ def test_schema_leaves_out_healthz_readyz_and_metrics(ops):
 def dripping_tenant(rsa_key) -> Iterator[TenantServer]:
     """A tenant sending its status line and headers one byte per 0.3 s: every byte well within the read
     timeout, so only the whole fetch's deadline ends the wait (the body would come after some 30 s)."""
-    server = TenantServer().start()
-    server.keys = [public_jwk(rsa_key)]
+    server = start_tenant(rsa_key)
     server.respond = drip_head(every=0.3)
     yield server
     server.stop()

@@ -394,30 +394,18 @@ def test_composition_without_a_token_is_401(api, tenant):
         pytest.param("claim-check", {"age": 12}, 403, id="check-fails"),
         pytest.param("claim-check", {"age": "thirty"}, 403, id="check-raises-type-error"),
         pytest.param("claim-check", {}, 403, id="check-missing"),
+        pytest.param("organization", {"org_id": "org_abc"}, 200, id="organization-by-id"),
+        pytest.param("organization", {"org_name": "acme"}, 200, id="organization-by-name-lower-cased"),
+        pytest.param("organization", {"org_name": "ACME"}, 200, id="organization-by-name-any-case"),
+        pytest.param("organization", {"org_id": "org_xyz", "org_name": "other"}, 403, id="organization-another"),
+        pytest.param("organization", {"org_id": "acme"}, 403, id="organization-a-name-is-no-id"),
+        pytest.param("organization", {"org_name": "org_abc"}, 403, id="organization-an-id-is-no-name"),
+        pytest.param("organization", {"org_id": "ORG_ABC"}, 403, id="organization-an-id-is-never-lower-cased"),
+        pytest.param("organization", {}, 403, id="organization-none"),
     ],
 )
-def test_requires_claim(send, handler, url, claims, status):
+def test_requires_claim_and_requires_organization(send, handler, url, claims, status):
     response = send("GET", url, **claims)
-    assert response.status_code == status
-    if status == 403:
-        assert_insufficient(response, handler, "insufficient_claims")
-
-
-@pytest.mark.parametrize(
-    ("claims", "status"),
-    [
-        pytest.param({"org_id": "org_abc"}, 200, id="by-id"),
-        pytest.param({"org_name": "acme"}, 200, id="by-name-lower-cased"),
-        pytest.param({"org_name": "ACME"}, 200, id="by-name-any-case"),
-        pytest.param({"org_id": "org_xyz", "org_name": "other"}, 403, id="another"),
-        pytest.param({"org_id": "acme"}, 403, id="a-name-is-no-id"),
-        pytest.param({"org_name": "org_abc"}, 403, id="an-id-is-no-name"),
-        pytest.param({"org_id": "ORG_ABC"}, 403, id="an-id-is-never-lower-cased"),
-        pytest.param({}, 403, id="none"),
-    ],
-)
-def test_requires_organization(send, handler, claims, status):
-    response = send("GET", "organization", **claims)
     assert response.status_code == status
     if status == 403:
         assert_insufficient(response, handler, "insufficient_claims")

@@ -166,8 +166,7 @@ def test_server_trusts_https_tenant_derived_from_domain_alone(
 def test_server_survives_a_misbehaving_tenant(rsa_key, other_rsa_key, make_token, shared_clock, tmp_path):
     """gunicorn (2 workers x 4 threads) with the key policy shortened (tests/fast_keys_settings.py: a 1 s
     cooldown, a 1 + 1 s fetch deadline) and its clock the test's; the tenant fails in every way in turn."""
-    tenant = TenantServer().start()
-    tenant.keys = [public_jwk(rsa_key)]
+    tenant = start_tenant(rsa_key)
     port = free_port()
     env = tenant_env(tenant) | shared_clock_env(shared_clock)
     cooldown, deadline_seconds = 1, 2

@@ -10,14 +10,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.support.checkout import ROOT
+
 pytestmark = pytest.mark.example  # the example project itself, not the library
 
-SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "settings.py"
+SETTINGS_FILE = ROOT / "config" / "settings.py"
 OWN_VARIABLES = ("DJANGO_", "AUTH0_", "CORS_", "API_DOCS_", "REDIS_URL", "DATABASE_URL", "LOG_", "METRICS_")
 
 

@@ -6,6 +6,7 @@
 - ``api``: what the example API's endpoints answer.
 - ``tokens``: tokens no key signed, written by hand.
 - ``dpop_client``: a DPoP client written from the RFCs, without ``authn``.
+- ``rfc_examples``: the RFCs' example keys, whose thumbprints the RFCs give.
 - ``tls``: certificate authorities and certificates made at test time.
 - ``clock``: clocks moved by hand, in this process (``FakeClock``) and shared with servers (``SharedClock``).
 - ``waiting``: waiting in real time for other threads and processes.
@@ -14,5 +15,7 @@
 - ``services``: private Redis, PostgreSQL and nginx servers and their fixtures (a pytest plugin).
 - ``checkout``: this repository's root and files, as a fresh clone would hold them.
 - ``refusals``: the refusal log's line, as tests read it.
+- ``package``: authn's wheel and fresh virtual environments that install it (a pytest plugin).
+- ``browser``: Debian's headless Chromium for the tests that drive a browser.
 - ``builders``: ``authn``'s parts built as the settings' defaults would build them.
 """

@@ -21,7 +21,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.support.servers import ROOT
+from tests.support.checkout import ROOT
 
 STEP_TIMEOUT = 120  # seconds for one build or install step
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.checkout import ROOT
 from tests.support.clock import CLOCK_FILE, SharedClock
 from tests.support.tenant import AUDIENCE, ISSUER, TenantServer
 from tests.support.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository: servers run from there, as in production
 STARTUP_TIMEOUT = 60  # seconds a server gets to answer its probe
 # The environment variables the project's settings and gunicorn.conf.py read: a server gets only those it is given.
 PROJECT_VARIABLES = (
@@ -139,10 +139,18 @@ def shared_clock_env(clock: SharedClock) -> dict[str, str]:
     return {"DJANGO_SETTINGS_MODULE": "tests.fast_keys_settings", CLOCK_FILE: str(clock.path)}
 
 
+GUNICORN_WORKERS, GUNICORN_THREADS = 2, 4
+# The WSGI servers, by name: what each runs for a port. One more option of gunicorn's overrides its own here
+# (``[*COMMANDS["gunicorn"](port), "--workers", "1"]``): the last of each option wins.
 COMMANDS = {
     "gunicorn": lambda port: [
         *(sys.executable, "-m", "gunicorn", "config.wsgi:application"),
-        *("--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}"),
+        *("--workers", str(GUNICORN_WORKERS), "--threads", str(GUNICORN_THREADS), "--bind", f"127.0.0.1:{port}"),
     ],
     "runserver": lambda port: [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
 }
+
+
+def uvicorn_command(port: int) -> list[str]:
+    """One uvicorn worker serving the project's ASGI application (config/asgi.py) on ``port``."""
+    return [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--workers", "1"]

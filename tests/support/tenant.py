@@ -217,13 +217,21 @@ def start_tenant(key: rsa.RSAPrivateKey, certificate_authority: dict[str, Path] 
     return server
 
 
+def trusting(server: TenantServer) -> dict[str, Any]:
+    """The settings that trust ``server`` as the issuer ``ISSUER`` (for ``override_settings``, or ``trust_tenant``)."""
+    return {
+        "AUTH0_DOMAIN": "tenant.example.com",
+        "AUTH0_ISSUER": ISSUER,
+        "AUTH0_AUDIENCE": [AUDIENCE],
+        "AUTH0_JWKS_URL": server.jwks_url,
+    }
+
+
 def trust_tenant(settings: Any, server: TenantServer, key: rsa.RSAPrivateKey) -> TenantServer:
     """Publish ``key`` as ``KID`` from ``server`` and point the settings at it as the issuer ``ISSUER``."""
     server.keys = [public_jwk(key)]
-    settings.AUTH0_DOMAIN = "tenant.example.com"
-    settings.AUTH0_ISSUER = ISSUER
-    settings.AUTH0_AUDIENCE = [AUDIENCE]
-    settings.AUTH0_JWKS_URL = server.jwks_url
+    for name, value in trusting(server).items():
+        setattr(settings, name, value)
     return server
 
 
